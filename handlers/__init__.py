@@ -1,0 +1,21 @@
+"""Thin NATS handlers, one module per feature: parse, call one service, publish what happened.
+
+`FEATURES` lists every feature's `install(runtime)`; `DOCUMENTS` every Beanie document the features
+store, registered (with their indexes) when the engine starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handlers import catalog
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from beanie import Document
+
+    from engine.runtime import Runtime
+
+FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (catalog.install,)
+DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS,)

@@ -1,0 +1,122 @@
+"""The engine: one async process that connects, declares its streams, and runs every feature.
+
+Start order matters and is written once here: connect to NATS and MongoDB (fail fast with a clear
+message), declare the streams, start the micro service, let each feature install its consumers and
+endpoints, then start consuming. Stop runs in reverse, draining in-flight messages first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from faststream.nats import NatsBroker, NatsRouter
+from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+from nats.errors import Error as NatsError
+
+from engine.bus.consumer import Consumers
+from engine.bus.deadletter import DeadLetters
+from engine.bus.publisher import Publisher
+from engine.connection import NatsUnavailable, broker_options
+from engine.control.health import health_report
+from engine.control.outcomes import Outcomes
+from engine.control.service import ControlService
+from engine.runtime import Runtime, SystemClock
+from engine.store import Store
+from engine.streams import ensure_streams
+from engine.telemetry import setup_telemetry
+from engine.version import VERSION
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+    from engine.runtime import Clock
+    from engine.settings import Settings
+
+log = logging.getLogger("jetflow")
+
+type Feature = Callable[[Runtime], Awaitable[None]]
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        nats_url: str,
+        mongo_url: str,
+        clock: Clock | None = None,
+        extra_features: Sequence[Feature] = (),
+    ) -> None:
+        self.settings = settings
+        self.nats_url = nats_url
+        self.mongo_url = mongo_url
+        self.clock: Clock = clock or SystemClock()
+        self.telemetry = setup_telemetry(VERSION)
+        self.broker = NatsBroker(
+            **broker_options(settings, nats_url),
+            middlewares=[NatsTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)],
+            logger=logging.getLogger("jetflow.bus"),
+            log_level=logging.DEBUG,
+            graceful_timeout=settings.ack_wait,
+        )
+        self.extra_features = tuple(extra_features)
+        self.runtime: Runtime | None = None
+        self._outcomes: Outcomes | None = None
+
+    async def start(self) -> Runtime:
+        from handlers import DOCUMENTS, FEATURES
+
+        store = await Store.connect(self.settings, DOCUMENTS, self.mongo_url)
+        try:
+            await self.broker.connect()
+        except (NatsError, OSError, TimeoutError) as error:
+            await store.close()
+            raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {error or type(error).__name__}") from error
+        nc = self.broker.connection
+        js = nc.jetstream()
+        changed = await ensure_streams(js, self.settings)
+        if changed:
+            log.info("streams created or updated: %s", ", ".join(changed))
+
+        instruments = self.telemetry.instruments
+        publisher = Publisher(self.broker)
+        dead_letters = DeadLetters(publisher, instruments)
+        self._outcomes = Outcomes(nc)
+        control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
+        await control.start()
+        router = NatsRouter()
+        runtime = Runtime(
+            settings=self.settings,
+            router=router,
+            publisher=publisher,
+            consumers=Consumers(self.settings, dead_letters, instruments),
+            dead_letters=dead_letters,
+            control=control,
+            store=store,
+            js=js,
+            telemetry=self.telemetry,
+            clock=self.clock,
+        )
+
+        async def health(_: Any) -> dict[str, Any]:
+            return await health_report(js, store, version=VERSION, peer=self.settings.peer_id)
+
+        await control.add_query("health", "jetflow.ctl.health", None, health)
+        for install in (*FEATURES, *self.extra_features):
+            await install(runtime)
+        self.broker.include_router(router)
+        await self.broker.start()
+        self.runtime = runtime
+        log.info("jetflow %s running (peer %s) on %s", VERSION, self.settings.peer_id, self.nats_url)
+        return runtime
+
+    async def stop(self) -> None:
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
+            await runtime.control.stop()
+        if self._outcomes is not None:
+            await self._outcomes.close()
+        await self.broker.stop()
+        if runtime is not None:
+            await runtime.store.close()

@@ -1,0 +1,162 @@
+"""Durable pull consumers that turn handler outcomes into ack, delayed redelivery or a dead letter.
+
+Every inbound stream subject gets one durable pull consumer shared by all replicas (a push consumer
+with a durable name cannot be shared). Acknowledgement is explicit and decided here, once, for every
+handler:
+
+* the body does not decode into its schema → dead letter with the precise reason, ack;
+* the handler raises `PermanentError` → dead letter, ack;
+* it raises `TemporaryError` or anything unexpected → redeliver after the configured backoff, until
+  `max_deliver` deliveries, then dead letter and ack;
+* it returns → ack.
+
+So a message is never lost (it is either handled or dead-lettered) and the loop never crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from faststream import AckPolicy
+from faststream.nats import ConsumerConfig, JStream, NatsMessage, PullSub
+from nats.js.api import AckPolicy as NatsAckPolicy
+from nats.js.api import DeliverPolicy
+
+from engine.bus.deadletter import Origin
+from engine.bus.decode import Rejection, decode
+from engine.errors import PermanentError, TemporaryError
+from engine.streams import stream_for
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from faststream.nats import NatsRouter
+
+    from engine.bus.deadletter import DeadLetters
+    from engine.settings import Settings
+    from engine.telemetry import Instruments
+    from schemas.base import Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What a handler may know about the message besides its body."""
+
+    subject: str
+    headers: Mapping[str, str]
+    deliveries: int
+    stream_sequence: int | None
+
+
+type Handler[M: Message] = Callable[[M, Delivery], Awaitable[None]]
+
+
+def backoff_delay(settings: Settings, deliveries: int) -> float:
+    """Seconds before the next delivery after `deliveries` failed ones (the last value repeats)."""
+    steps = settings.backoff or (1.0,)
+    return steps[min(deliveries, len(steps)) - 1]
+
+
+class Consumers:
+    """Registers handlers as durable pull consumers on FastStream routers."""
+
+    def __init__(self, settings: Settings, dead_letters: DeadLetters, instruments: Instruments) -> None:
+        self._settings = settings
+        self._dead_letters = dead_letters
+        self._instruments = instruments
+
+    def durable[M: Message](
+        self, router: NatsRouter, *, name: str, subject: str, model: type[M], max_workers: int = 1
+    ) -> Callable[[Handler[M]], Handler[M]]:
+        """Decorator: run the handler for every message on `subject`, with the policy of this module."""
+        spec = stream_for(subject)
+        if spec is None:
+            raise ValueError(f"{subject} is not captured by any jetflow stream")
+        settings = self._settings
+
+        def register(handler: Handler[M]) -> Handler[M]:
+            async def consume(message: NatsMessage) -> None:
+                await self._consume(message, subject, model, handler)
+
+            extra: dict[str, Any] = {"max_workers": max_workers} if max_workers > 1 else {}
+            router.subscriber(
+                subject,
+                stream=JStream(name=spec.name, declare=False),
+                durable=f"jetflow-{name}",
+                pull_sub=PullSub(batch_size=settings.pull_batch, timeout=5.0),
+                config=ConsumerConfig(
+                    ack_policy=NatsAckPolicy.EXPLICIT,
+                    ack_wait=settings.ack_wait,
+                    max_deliver=settings.max_deliver,
+                    deliver_policy=DeliverPolicy.ALL,
+                    max_ack_pending=max(1000, settings.pull_batch * 4),
+                ),
+                ack_policy=AckPolicy.MANUAL,
+                description=handler.__doc__,
+                **extra,
+            )(consume)
+            return handler
+
+        return register
+
+    async def _consume[M: Message](self, message: NatsMessage, label: str, model: type[M], handler: Handler[M]) -> None:
+        started = time.perf_counter()
+        raw = message.raw_message
+        meta = raw.metadata
+        headers: Mapping[str, str] = raw.headers or {}
+        origin = Origin(
+            subject=raw.subject,
+            body=raw.data,
+            headers=headers,
+            stream=meta.stream,
+            sequence=meta.sequence.stream,
+            deliveries=meta.num_delivered,
+            label=label,
+        )
+        outcome = "ok"
+        try:
+            decoded = decode(model, raw.data, headers, max_payload=self._settings.max_payload)
+            if isinstance(decoded, Rejection):
+                await self._dead_letters.record(origin, decoded.code, decoded.reason)
+                outcome = "dead_lettered"
+            else:
+                delivery = Delivery(raw.subject, headers, meta.num_delivered, meta.sequence.stream)
+                outcome = await self._run(handler, decoded, delivery, origin)
+            if outcome == "retried":
+                await message.nack(delay=backoff_delay(self._settings, meta.num_delivered))
+            else:
+                await message.ack()
+        except Exception:
+            # Recording the dead letter itself failed (NATS unreachable?): leave the message
+            # unacknowledged so JetStream redelivers it after ack_wait. Nothing is lost.
+            log.exception("could not settle %s #%s; it will be redelivered", raw.subject, meta.sequence.stream)
+            outcome = "retried"
+        finally:
+            attributes = {"subject": label}
+            self._instruments.latency.record(time.perf_counter() - started, attributes)
+            self._instruments.messages.add(1, {**attributes, "outcome": outcome})
+
+    async def _run[M: Message](self, handler: Handler[M], event: M, delivery: Delivery, origin: Origin) -> str:
+        try:
+            await handler(event, delivery)
+        except PermanentError as error:
+            await self._dead_letters.record(origin, error.code, error.reason)
+            return "dead_lettered"
+        except Exception as error:
+            reason = error.reason if isinstance(error, TemporaryError) else f"{type(error).__name__}: {error}"
+            if delivery.deliveries >= self._settings.max_deliver:
+                await self._dead_letters.record(
+                    origin, "exhausted", f"gave up after {delivery.deliveries} deliveries: {reason}"
+                )
+                return "dead_lettered"
+            if isinstance(error, TemporaryError):
+                log.warning("temporary failure on %s (delivery %d): %s", delivery.subject, delivery.deliveries, reason)
+            else:
+                log.exception("unexpected failure on %s (delivery %d)", delivery.subject, delivery.deliveries)
+            return "retried"
+        return "ok"

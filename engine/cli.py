@@ -1,0 +1,142 @@
+"""The `jetflow` command: `up` (embedded default), `run` (against configured servers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path  # noqa: TC003  (typer reads annotations at run time)
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.embedded.process import ChildServer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="jetflow: event-driven workflows on NATS JetStream.")
+log = logging.getLogger("jetflow")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("pymongo", "faststream", "jetflow.bus", "opentelemetry"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _serve(settings: Settings, nats_url: str, mongo_url: str, children: list[ChildServer]) -> None:
+    from engine.app import Engine
+    from engine.telemetry import serve_metrics
+
+    engine = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await engine.start()
+        metrics = (
+            f"http://127.0.0.1:{serve_metrics(settings.metrics_port)}/metrics"
+            if settings.metrics_port is not None
+            else "off"
+        )
+        print(
+            f"jetflow ready\n  NATS     {nats_url}\n  MongoDB  {mongo_url}\n  metrics  {metrics}\n"
+            f"  try      nats --server {nats_url} req jetflow.ctl.health ''",
+            flush=True,
+        )
+        await stop.wait()
+        print("jetflow stopping", flush=True)
+    finally:
+        await engine.stop()
+        for child in reversed(children):
+            await child.stop()
+
+
+def _fail(message: str) -> None:
+    print(f"jetflow: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+@app.command()
+def up(
+    state_dir: Annotated[Path | None, typer.Option(help="Folder for the embedded servers' data.")] = None,
+    nats_port: Annotated[int, typer.Option(help="Port of the embedded nats-server.")] = 4222,
+    mongo_port: Annotated[int, typer.Option(help="Port of the embedded store (0: any free port).")] = 0,
+    metrics_port: Annotated[int | None, typer.Option(help="Port of the Prometheus /metrics endpoint.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run jetflow on its embedded default: nats-server and a MongoDB-wire store under --state-dir."""
+    _setup_logging(verbose)
+    overrides: dict[str, object] = {}
+    if state_dir is not None:
+        overrides["state_dir"] = state_dir
+    if metrics_port is not None:
+        overrides["metrics_port"] = metrics_port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+
+    async def main() -> None:
+        from engine.embedded import servers
+
+        root = settings.state_dir.resolve()
+        root.mkdir(parents=True, exist_ok=True)
+        children: list[ChildServer] = []
+        try:
+            nats_url = settings.nats_url
+            if nats_url is None:
+                nats = servers.nats_server(root, nats_port)
+                await nats.start()
+                children.append(nats)
+                nats_url = servers.nats_url(nats.port)
+            mongo_url = settings.mongo_url
+            if mongo_url is None:
+                mongo = servers.mongo_server(root, mongo_port or None)
+                await mongo.start()
+                children.append(mongo)
+                mongo_url = servers.mongo_url(mongo.port)
+        except BaseException:
+            for child in reversed(children):
+                await child.stop()
+            raise
+        await _serve(settings, nats_url, mongo_url, children)
+
+    _run(main)
+
+
+@app.command()
+def run(
+    metrics_port: Annotated[int | None, typer.Option(help="Port of the Prometheus /metrics endpoint.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run the engine alone against JETFLOW_NATS_URL and JETFLOW_MONGO_URL."""
+    _setup_logging(verbose)
+    settings = Settings(**({"metrics_port": metrics_port} if metrics_port is not None else {}))  # type: ignore[arg-type]
+    nats_url, mongo_url = settings.nats_url, settings.mongo_url
+    if nats_url is None or mongo_url is None:
+        _fail("`jetflow run` needs JETFLOW_NATS_URL and JETFLOW_MONGO_URL (or use `jetflow up`)")
+        return
+    _run(lambda: _serve(settings, nats_url, mongo_url, []))
+
+
+def _run(main: object) -> None:
+    from engine.connection import NatsUnavailable
+    from engine.store import StoreUnavailable
+
+    try:
+        asyncio.run(main())  # type: ignore[operator]
+    except (NatsUnavailable, StoreUnavailable, RuntimeError, OSError) as error:
+        _fail(str(error))
+    except KeyboardInterrupt:
+        pass
+
+
+def main() -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        app()

@@ -1,0 +1,169 @@
+"""The `jetflow` micro service and the two kinds of endpoint every feature adds to it.
+
+* A query (`add_query`) decodes its request, calls a function, replies with JSON.
+* A command (`add_command`) is the request/reply way into a stream subject: it validates the
+  command, publishes it durably with its own id as `Nats-Msg-Id` (so it is processed exactly like a
+  command published on the stream, by whichever replica), waits for the outcome event and replies
+  with it. A repeated command (same id) is deduplicated by JetStream and answered from the store.
+
+Bad requests get a JSON error reply naming the problem (also sent as the micro service error
+headers, which `nats req` shows) and a dead-letter record on `jetflow.dlq.jetflow.ctl.<...>`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from nats.micro import add_service
+from nats.micro.service import ServiceConfig
+
+from engine.bus.deadletter import Origin
+from engine.bus.decode import Rejection, decode
+from engine.errors import PermanentError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from nats.aio.client import Client
+    from nats.micro.request import Request
+    from nats.micro.service import Service
+    from pydantic import BaseModel
+
+    from engine.bus.deadletter import DeadLetters
+    from engine.bus.publisher import Publisher
+    from engine.control.outcomes import Outcome, Outcomes
+    from engine.settings import Settings
+    from engine.telemetry import Instruments
+    from schemas.base import Message
+
+log = logging.getLogger(__name__)
+
+type Query[M: BaseModel] = Callable[[M], Awaitable[dict[str, Any]]]
+type Lookup = Callable[[str], Awaitable[Outcome | None]]
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, default=str, separators=(",", ":")).encode()
+
+
+class ControlService:
+    def __init__(
+        self,
+        nc: Client,
+        settings: Settings,
+        publisher: Publisher,
+        dead_letters: DeadLetters,
+        outcomes: Outcomes,
+        instruments: Instruments,
+        version: str,
+    ) -> None:
+        self._nc = nc
+        self._settings = settings
+        self._publisher = publisher
+        self._dead_letters = dead_letters
+        self._outcomes = outcomes
+        self._instruments = instruments
+        self._version = version
+        self._service: Service | None = None
+
+    async def start(self) -> None:
+        self._service = await add_service(
+            self._nc,
+            ServiceConfig(
+                name="jetflow",
+                version=self._version,
+                description="jetflow workflow engine: queries and operator commands on jetflow.ctl.>",
+                metadata={"peer": self._settings.peer_id},
+                queue_group="jetflow",
+            ),
+        )
+
+    async def stop(self) -> None:
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+
+    async def add_query[M: BaseModel](self, name: str, subject: str, model: type[M] | None, fn: Query[M]) -> None:
+        """`fn` answers requests on `subject`; with `model` None the body is ignored (e.g. health)."""
+
+        async def handle(request: Request) -> None:
+            async def answer() -> dict[str, Any]:
+                if model is None:
+                    return await fn(None)  # type: ignore[arg-type]
+                parsed = await self._parse(request, model)
+                return await fn(parsed)
+
+            await self._respond(name, request, answer)
+
+        await self._endpoint(name, subject, handle)
+
+    async def add_command[M: Message](
+        self, name: str, subject: str, model: type[M], *, target: str, outcomes: str, lookup: Lookup
+    ) -> None:
+        """Requests on `subject` publish `model` durably on `target` and reply with its outcome.
+
+        `outcomes` is the wildcard the outcome events are published on; `lookup` finds the outcome
+        of an already processed command (a duplicate publish) in the store.
+        """
+        await self._outcomes.watch(outcomes)
+
+        async def handle(request: Request) -> None:
+            async def answer() -> dict[str, Any]:
+                command = await self._parse(request, model)
+                waiting = self._outcomes.expect(command.id)
+                try:
+                    published = await self._publisher.publish(target, command)
+                    if published.duplicate:
+                        known = await lookup(command.id)
+                        if known is not None:
+                            return known
+                    return await asyncio.wait_for(asyncio.shield(waiting), self._settings.ctl_timeout)
+                except TimeoutError:
+                    return {
+                        "status": "accepted",
+                        "id": command.id,
+                        "detail": f"published on {target}; no outcome within {self._settings.ctl_timeout:g}s, "
+                        f"watch {outcomes}",
+                    }
+                finally:
+                    self._outcomes.forget(command.id, waiting)
+
+            await self._respond(name, request, answer)
+
+        await self._endpoint(name, subject, handle)
+
+    async def _endpoint(self, name: str, subject: str, handler: Callable[[Request], Awaitable[None]]) -> None:
+        if self._service is None:
+            raise RuntimeError("control service not started")
+        await self._service.add_endpoint(name=name, subject=subject, handler=handler)
+
+    async def _parse[M: BaseModel](self, request: Request, model: type[M]) -> M:
+        decoded = decode(model, request.data, request.headers, max_payload=self._settings.max_payload)
+        if isinstance(decoded, Rejection):
+            origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
+            await self._dead_letters.record(origin, decoded.code, decoded.reason)
+            raise PermanentError(decoded.reason, code=decoded.code)
+        return decoded
+
+    async def _respond(self, name: str, request: Request, answer: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        try:
+            body = await answer()
+        except PermanentError as error:
+            self._instruments.ctl_requests.add(1, {"endpoint": name, "outcome": "rejected"})
+            payload = {"status": "error", "error": {"code": error.code, "reason": error.reason}}
+            await request.respond_error("400", error.reason, data=_json(payload))
+            return
+        except Exception as error:
+            log.exception("jetflow.ctl %s failed", name)
+            self._instruments.ctl_requests.add(1, {"endpoint": name, "outcome": "error"})
+            payload = {
+                "status": "error",
+                "error": {"code": "unavailable", "reason": f"{type(error).__name__}: {error}"},
+            }
+            await request.respond_error("503", str(error) or type(error).__name__, data=_json(payload))
+            return
+        self._instruments.ctl_requests.add(1, {"endpoint": name, "outcome": "ok"})
+        await request.respond(_json(body))

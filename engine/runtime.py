@@ -1,0 +1,49 @@
+"""What a feature gets to install itself: the settings, the bus, the store, the control service.
+
+Handlers modules expose `install(runtime)`; they register their durable consumers on
+`runtime.router` and their `jetflow.ctl` endpoints on `runtime.control`. Passing one object keeps
+the wiring explicit (no globals) while letting features be added without touching the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from faststream.nats import NatsRouter
+    from nats.js import JetStreamContext
+
+    from engine.bus.consumer import Consumers
+    from engine.bus.deadletter import DeadLetters
+    from engine.bus.publisher import Publisher
+    from engine.control.service import ControlService
+    from engine.settings import Settings
+    from engine.store import Store
+    from engine.telemetry import Telemetry
+
+
+class Clock(Protocol):
+    """Injectable time, so tests need not sleep through real minutes."""
+
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    router: NatsRouter
+    publisher: Publisher
+    consumers: Consumers
+    dead_letters: DeadLetters
+    control: ControlService
+    store: Store
+    js: JetStreamContext
+    telemetry: Telemetry
+    clock: Clock = field(default_factory=SystemClock)

@@ -1,0 +1,78 @@
+"""One typed settings object for the whole engine.
+
+Loaded once (environment variables with the `JETFLOW_` prefix, or a `.env` file) and passed down
+explicitly; nothing else in the code base reads the environment. Fields are grouped by the server they
+configure, and every field says what it is for, because operators read this file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can configure. `JETFLOW_<FIELD>` sets a field, e.g. `JETFLOW_NATS_URL`."""
+
+    model_config = SettingsConfigDict(env_prefix="JETFLOW_", env_file=".env", extra="ignore", frozen=True)
+
+    # --- NATS ---------------------------------------------------------------------------------
+    nats_url: str | None = Field(
+        default=None,
+        description="NATS server URL(s), comma-separated. Unset: `jetflow up` starts an embedded nats-server.",
+    )
+    nats_user: str | None = Field(default=None, description="NATS user name (with nats_password).")
+    nats_password: SecretStr | None = Field(default=None, description="NATS password.")
+    nats_token: SecretStr | None = Field(default=None, description="NATS authentication token.")
+    nats_creds: Path | None = Field(default=None, description="Path to a NATS .creds file (JWT + NKey).")
+    nats_tls_ca: Path | None = Field(default=None, description="CA bundle to verify the NATS server (enables TLS).")
+    nats_tls_cert: Path | None = Field(default=None, description="Client certificate for mutual TLS.")
+    nats_tls_key: Path | None = Field(default=None, description="Client key for mutual TLS.")
+    nats_connect_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for NATS at start.")
+    stream_replicas: int = Field(
+        default=1, ge=1, le=5, description="Replicas of every JetStream stream (3 on a NATS cluster)."
+    )
+    duplicate_window: float = Field(
+        default=600.0, gt=0, description="Seconds JetStream remembers a Nats-Msg-Id to drop duplicates."
+    )
+    max_payload: int = Field(
+        default=256 * 1024, gt=0, description="Largest accepted message body in bytes; larger is dead-lettered."
+    )
+
+    # --- consumers ----------------------------------------------------------------------------
+    max_deliver: int = Field(default=5, ge=2, description="Deliveries of one message before it is dead-lettered.")
+    backoff: tuple[float, ...] = Field(
+        default=(1.0, 5.0, 15.0, 30.0),
+        description="Seconds to wait before each redelivery after a temporary error (last value repeats).",
+    )
+    ack_wait: float = Field(
+        default=30.0, gt=0, description="Seconds a handler may take before JetStream redelivers the message."
+    )
+    pull_batch: int = Field(default=64, ge=1, le=1024, description="Messages fetched per pull request.")
+
+    # --- MongoDB ------------------------------------------------------------------------------
+    mongo_url: str | None = Field(
+        default=None,
+        description="MongoDB connection string. Unset: `jetflow up` starts the embedded store (SQLite).",
+    )
+    mongo_db: str = Field(default="jetflow", description="Database name.")
+    mongo_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for MongoDB at start.")
+
+    # --- local state --------------------------------------------------------------------------
+    state_dir: Path = Field(
+        default=Path(".jetflow"), description="Folder of the embedded servers' data (`jetflow up`)."
+    )
+
+    # --- identity and telemetry ---------------------------------------------------------------
+    peer_id: str = Field(default="local", description="This instance's peer id in a federation of jetflows.")
+    metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; unset disables it."
+    )
+    otlp_endpoint: str | None = Field(
+        default=None, description="OTLP endpoint for traces (optional; traces stay in-process otherwise)."
+    )
+    ctl_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a jetflow.ctl request waits for the outcome of its command."
+    )

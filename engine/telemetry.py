@@ -1,0 +1,92 @@
+"""OpenTelemetry set up once per process: a tracer, a meter, and a Prometheus endpoint.
+
+The engine's own instruments are created here, in one place, so the Grafana dashboards in deploy/
+can name exactly what is exported. Metrics go through OpenTelemetry's Prometheus reader, which
+registers on prometheus_client's default registry; `serve_metrics` exposes it over HTTP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from opentelemetry import metrics, trace
+from opentelemetry.exporter.prometheus import PrometheusMetricReader
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter, Histogram, Meter
+    from opentelemetry.trace import Tracer
+
+SERVICE_NAME = "jetflow"
+
+#: Handler latencies in seconds: most handlers are a few store commands, a few are Kubernetes calls.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Instruments:
+    """Every metric the engine exports (Prometheus names in the docstrings of deploy/grafana)."""
+
+    messages: Counter
+    """jetflow_messages_handled_total{subject, outcome=ok|dead_lettered|retried}"""
+    latency: Histogram
+    """jetflow_handler_duration_seconds{subject}"""
+    dead_letters: Counter
+    """jetflow_dead_letters_total{subject, code}"""
+    ctl_requests: Counter
+    """jetflow_ctl_requests_total{endpoint, outcome}"""
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    tracer: Tracer
+    meter: Meter
+    instruments: Instruments
+    tracer_provider: TracerProvider
+    meter_provider: MeterProvider
+
+
+_telemetry: Telemetry | None = None
+
+
+def setup_telemetry(version: str) -> Telemetry:
+    """Install the global providers once; later calls return the same objects (tests start many engines)."""
+    global _telemetry
+    if _telemetry is not None:
+        return _telemetry
+    resource = Resource.create({"service.name": SERVICE_NAME, "service.version": version})
+    tracer_provider = TracerProvider(resource=resource)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
+    trace.set_tracer_provider(tracer_provider)
+    metrics.set_meter_provider(meter_provider)
+    meter = meter_provider.get_meter(SERVICE_NAME, version)
+    instruments = Instruments(
+        messages=meter.create_counter("jetflow.messages.handled", description="Messages handled, by outcome."),
+        latency=meter.create_histogram(
+            "jetflow.handler.duration",
+            unit="s",
+            description="Time from delivery to ack.",
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
+        ),
+        dead_letters=meter.create_counter("jetflow.dead_letters", description="Dead-letter records, by code."),
+        ctl_requests=meter.create_counter("jetflow.ctl.requests", description="jetflow.ctl requests, by outcome."),
+    )
+    _telemetry = Telemetry(
+        tracer=tracer_provider.get_tracer(SERVICE_NAME, version),
+        meter=meter,
+        instruments=instruments,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
+    return _telemetry
+
+
+def serve_metrics(port: int) -> int:
+    """Expose /metrics on `port` (0 picks a free one); returns the bound port."""
+    from prometheus_client import start_http_server
+
+    server, _thread = start_http_server(port, addr="127.0.0.1" if port == 0 else "0.0.0.0")
+    return int(server.server_port)

@@ -1,0 +1,61 @@
+"""The subject contract: every NATS subject jetflow reads or writes, spelled in one place.
+
+Other systems and operators publish to and subscribe on these names, so they are public API (see
+ARCHITECTURE.md). Subjects that carry a variable token are built by functions that refuse a token
+which would change the subject's shape (a '.', or a wildcard).
+"""
+
+BOOKING_REQUEST = "jetflow.booking.request"
+BOOKING_CANCEL = "jetflow.booking.cancel"
+BOOKING_CONFIRMED = "jetflow.booking.confirmed"
+BOOKING_REJECTED = "jetflow.booking.rejected"
+BOOKING_CANCELLED = "jetflow.booking.cancelled"
+
+EXECUTION_DUE = "jetflow.execution.due"
+EXECUTION_HELD = "jetflow.execution.held"
+EXECUTION_MISSED = "jetflow.execution.missed"
+EXECUTION_DISPATCHED = "jetflow.execution.dispatched"
+EXECUTION_RUNNING = "jetflow.execution.running"
+EXECUTION_SUCCEEDED = "jetflow.execution.succeeded"
+EXECUTION_FAILED = "jetflow.execution.failed"
+EXECUTION_TIMED_OUT = "jetflow.execution.timed_out"
+EXECUTION_CANCELLED = "jetflow.execution.cancelled"
+
+RESOURCE_UPSERT = "jetflow.resource.upsert"
+WORKFLOW_UPSERT = "jetflow.workflow.upsert"
+
+METRIC_SAMPLE_PREFIX = "jetflow.metric.sample"
+THROTTLE_COMMAND_PREFIX = "jetflow.throttle.command"
+
+CREDENTIAL_REQUEST = "jetflow.credential.request"
+CREDENTIAL_ISSUED = "jetflow.credential.issued"
+CREDENTIAL_FAILED = "jetflow.credential.failed"
+
+DLQ_PREFIX = "jetflow.dlq"
+CTL_PREFIX = "jetflow.ctl"
+
+
+def _token(value: str) -> str:
+    if not value or any(c in value for c in ".*> \t\r\n"):
+        raise ValueError(f"{value!r} cannot be a subject token: it must be non-empty, without '.', '*', '>' or spaces")
+    return value
+
+
+def metric_sample(node: str) -> str:
+    """Where the agent on `node` publishes its samples."""
+    return f"{METRIC_SAMPLE_PREFIX}.{_token(node)}"
+
+
+def throttle_command(node: str) -> str:
+    """Where the agent on `node` reads the latest throttle command."""
+    return f"{THROTTLE_COMMAND_PREFIX}.{_token(node)}"
+
+
+def dead_letter(subject: str) -> str:
+    """Where a message that could not be processed on `subject` is kept, with the reason."""
+    return f"{DLQ_PREFIX}.{subject}"
+
+
+def ctl(family: str, verb: str) -> str:
+    """A request/reply operator endpoint, for example `ctl("booking", "request")`."""
+    return f"{CTL_PREFIX}.{_token(family)}.{_token(verb)}"

@@ -1,0 +1,81 @@
+"""Fixtures: a fresh nats-server per test (cheap, ~50 ms), one mongoeco server per session with a
+fresh database per test, and an engine started against both, as `jetflow run` would."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import TYPE_CHECKING
+
+import nats
+import pytest
+
+from engine.app import Engine
+from engine.settings import Settings
+from engine.streams import STREAMS
+from tests import servers
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from engine.runtime import Runtime
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if servers.EXTERNAL_MONGO:
+        yield servers.EXTERNAL_MONGO
+        return
+    with servers.mongo_server(tmp_path_factory.mktemp("mongo")) as url:
+        yield url
+
+
+@pytest.fixture
+async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
+    if servers.EXTERNAL_NATS:
+        nc = await nats.connect(servers.EXTERNAL_NATS)
+        js = nc.jetstream()
+        for spec in STREAMS:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(spec.name)
+        await nc.close()
+        yield servers.EXTERNAL_NATS
+        return
+    with servers.nats_server(tmp_path / "nats") as url:
+        yield url
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Fast retries so redelivery tests finish in seconds; a fresh database per test."""
+    return Settings(
+        mongo_db=f"t{uuid.uuid4().hex[:12]}",
+        backoff=(0.1, 0.2),
+        max_deliver=3,
+        ack_wait=5.0,
+        ctl_timeout=5.0,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def engine(settings: Settings, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
+    jetflow = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await jetflow.start()
+    try:
+        yield runtime
+    finally:
+        await jetflow.stop()
+
+
+@pytest.fixture
+async def client(nats_url: str) -> AsyncIterator[Client]:
+    """Another system: a plain nats-py connection."""
+    nc = await nats.connect(nats_url)
+    try:
+        yield nc
+    finally:
+        await nc.close()

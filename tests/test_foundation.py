@@ -1,0 +1,177 @@
+"""The foundation, seen from outside: health, bad input to the dead-letter stream, retries, replay."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from engine.app import Engine
+from engine.errors import PermanentError, TemporaryError
+from tests.support.streams import request_json, stream_messages, wait_for_messages
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from engine.bus.consumer import Delivery
+    from engine.runtime import Runtime
+    from engine.settings import Settings
+    from schemas.catalog import Resource
+
+NODE = {"id": "node-a", "kind": "compute", "capacity": 200, "peer": "local"}
+DLQ = "JETFLOW_DLQ"
+
+
+async def test_health_answers_with_stream_and_store_state(engine: Runtime, client: Client) -> None:
+    health = await request_json(client, "jetflow.ctl.health", b"")
+    assert health["status"] == "ok"
+    assert health["store"] == {"reachable": True}
+    assert set(health["streams"]) >= {"JETFLOW_BOOKINGS", "JETFLOW_DLQ", "JETFLOW_METRICS"}
+    assert "jetflow-resource-upsert" in health["consumers"]
+
+
+async def test_micro_service_is_discoverable(engine: Runtime, client: Client) -> None:
+    ping = json.loads((await client.request("$SRV.PING.jetflow", b"", timeout=2)).data)
+    assert ping["name"] == "jetflow"
+    info = json.loads((await client.request("$SRV.INFO.jetflow", b"", timeout=2)).data)
+    assert "jetflow.ctl.health" in {endpoint["subject"] for endpoint in info["endpoints"]}
+
+
+async def test_event_is_applied_and_readable(engine: Runtime, client: Client) -> None:
+    js = client.jetstream()
+    await js.publish("jetflow.resource.upsert", json.dumps(NODE).encode(), headers={"Nats-Msg-Id": "r1"})
+    resource = await _eventually(client, "jetflow.ctl.resource.get", {"id": "node-a"})
+    assert resource["capacity"] == 200
+
+
+BAD_INPUTS: list[tuple[str, bytes, dict[str, str], str, str]] = [
+    ("malformed", b'{"id": "node-a",', {}, "malformed_json", "not valid JSON"),
+    ("schema", json.dumps({**NODE, "capacity": "lots"}).encode(), {}, "schema", "capacity"),
+    ("unknown-field", json.dumps({**NODE, "colour": "red"}).encode(), {}, "unknown_field", "colour"),
+    ("oversized", json.dumps({**NODE, "labels": {"x": "y" * 300_000}}).encode(), {}, "oversized", "limit"),
+    ("content-type", json.dumps(NODE).encode(), {"content-type": "application/xml"}, "content_type", "not JSON"),
+    ("not-an-object", b"[1, 2]", {}, "schema", "JSON object"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "headers", "code", "words"), BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+async def test_bad_input_is_dead_lettered_once_and_engine_goes_on(
+    engine: Runtime, client: Client, case: str, body: bytes, headers: dict[str, str], code: str, words: str
+) -> None:
+    js = client.jetstream()
+    for _ in range(2):  # the same message twice, same Nats-Msg-Id
+        await js.publish("jetflow.resource.upsert", body, headers={**headers, "Nats-Msg-Id": f"bad-{case}"})
+    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.resource.upsert", 1)
+    assert len(letters) == 1
+    _, letter = letters[0]
+    assert letter["code"] == code
+    assert words in letter["reason"]
+    assert letter["subject"] == "jetflow.resource.upsert"
+    assert letter["headers"]["Nats-Msg-Id"] == f"bad-{case}"
+    # The engine is unaffected: a good message after the bad one is applied.
+    await js.publish("jetflow.resource.upsert", json.dumps(NODE).encode(), headers={"Nats-Msg-Id": f"ok-{case}"})
+    assert (await _eventually(client, "jetflow.ctl.resource.get", {"id": "node-a"}))["id"] == "node-a"
+    assert (await request_json(client, "jetflow.ctl.health", b""))["status"] == "ok"
+
+
+async def test_bad_ctl_request_gets_json_error_and_dead_letter(engine: Runtime, client: Client) -> None:
+    reply = await client.request("jetflow.ctl.resource.get", b'{"id": 1, "extra": true}', timeout=5)
+    body = json.loads(reply.data)
+    assert body["status"] == "error"
+    assert body["error"]["code"] == "unknown_field"
+    assert "extra" in body["error"]["reason"]
+    assert reply.headers is not None
+    assert reply.headers["Nats-Service-Error-Code"] == "400"
+    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.ctl.resource.get", 1)
+    assert [letter["code"] for _, letter in letters] == ["unknown_field"]
+
+
+async def test_unknown_resource_get_names_it(engine: Runtime, client: Client) -> None:
+    body = await request_json(client, "jetflow.ctl.resource.get", {"id": "nope"})
+    assert body["error"]["reason"] == "unknown resource 'nope'"
+
+
+# --- retries and dead letters, with a handler that fails on purpose ----------------------------------
+
+
+def failing_feature(calls: list[int], failure: type[Exception], succeed_on: int | None = None) -> Any:
+    async def install(runtime: Runtime) -> None:
+        from schemas.catalog import Resource
+
+        @runtime.consumers.durable(runtime.router, name="flaky", subject="jetflow.resource.flaky", model=Resource)
+        async def flaky(resource: Resource, delivery: Delivery) -> None:
+            calls.append(delivery.deliveries)
+            if succeed_on is None or delivery.deliveries < succeed_on:
+                raise failure("store is down") if failure is not PermanentError else PermanentError("bad request")
+
+    return install
+
+
+@pytest.mark.parametrize(
+    ("failure", "succeed_on", "expected_calls", "code"),
+    [
+        (TemporaryError, None, [1, 2, 3], "exhausted"),
+        (RuntimeError, None, [1, 2, 3], "exhausted"),
+        (TemporaryError, 2, [1, 2], None),
+        (PermanentError, None, [1], "permanent"),
+    ],
+)
+async def test_redelivery_with_backoff_then_dead_letter(
+    settings: Settings,
+    nats_url: str,
+    mongo_url: str,
+    client: Client,
+    failure: type[Exception],
+    succeed_on: int | None,
+    expected_calls: list[int],
+    code: str | None,
+) -> None:
+    calls: list[int] = []
+    jetflow = Engine(
+        settings, nats_url=nats_url, mongo_url=mongo_url, extra_features=[failing_feature(calls, failure, succeed_on)]
+    )
+    await jetflow.start()
+    try:
+        await client.jetstream().publish("jetflow.resource.flaky", json.dumps(NODE).encode())
+        letters = await wait_for_messages(
+            client, DLQ, "jetflow.dlq.jetflow.resource.flaky", 1, timeout=4 if code else 1.5
+        )
+    finally:
+        await jetflow.stop()
+    assert calls == expected_calls
+    assert [letter["code"] for _, letter in letters] == ([code] if code else [])
+    if code:
+        _, letter = letters[0]
+        assert letter["deliveries"] == expected_calls[-1]
+        assert json.loads(__import__("base64").b64decode(letter["data"])) == NODE
+
+
+async def test_restart_keeps_consumer_position(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    """Messages published while no engine runs are processed by the next one, once."""
+    js = client.jetstream()
+    first = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
+    await first.start()
+    await first.stop()
+    await js.publish("jetflow.resource.upsert", json.dumps(NODE).encode(), headers={"Nats-Msg-Id": "while-down"})
+    second = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
+    await second.start()
+    try:
+        assert (await _eventually(client, "jetflow.ctl.resource.get", {"id": "node-a"}))["capacity"] == 200
+    finally:
+        await second.stop()
+    assert await stream_messages(client, DLQ, "jetflow.dlq.>") == []
+
+
+async def _eventually(client: Client, subject: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        reply: dict[str, Any] = await request_json(client, subject, body)
+        if reply.get("status") != "error" or time.monotonic() > deadline:
+            return reply
+        await asyncio.sleep(0.05)
