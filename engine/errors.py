@@ -8,11 +8,9 @@ as temporary until `max_deliver` is reached, then dead-lettered; it never crashe
 
 from __future__ import annotations
 
-from typing import Literal
+from schemas.deadletter import DeadLetterCode
 
-DeadLetterCode = Literal[
-    "malformed_json", "schema", "unknown_field", "oversized", "content_type", "permanent", "exhausted", "unexpected"
-]
+__all__ = ["DeadLetterCode", "PermanentError", "TemporaryError"]
 
 
 class PermanentError(Exception):

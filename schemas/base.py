@@ -31,10 +31,14 @@ def _require_tz(value: datetime) -> datetime:
 Instant = Annotated[datetime, AfterValidator(_require_tz)]
 
 
-class Message(BaseModel):
-    """Base of every message: frozen, closed to unknown fields, versioned."""
+class Part(BaseModel):
+    """A nested part of a message (a step, a conflict): frozen and closed, but no id of its own."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+
+class Message(Part):
+    """Base of every message: frozen, closed to unknown fields, versioned."""
 
     id: MessageId
     schema_version: Literal[1] = Field(default=1, description="Bumped only by a breaking change, with a new model.")

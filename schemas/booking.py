@@ -10,9 +10,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from schemas.base import Instant, Message
+from schemas.base import Instant, Message, Part
 from schemas.names import KubeName
 
 CRON_FIELDS = (5, 6)
@@ -70,10 +70,8 @@ class BookingRequest(Message):
         return self
 
 
-class Conflict(BaseModel):
+class Conflict(Part):
     """A window on a resource that clashes with the requested one."""
-
-    model_config = Message.model_config
 
     resource: KubeName = Field(description="The resource that is already taken.")
     start: Instant = Field(description="Start of the clashing window.")

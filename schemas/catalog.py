@@ -11,9 +11,9 @@ from collections import Counter
 from graphlib import CycleError, TopologicalSorter
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from schemas.base import Message
+from schemas.base import Message, Part
 from schemas.names import KubeName
 
 X25519_KEY_BYTES = 32
@@ -54,20 +54,16 @@ class Resource(Message):
         return value
 
 
-class StepResources(BaseModel):
+class StepResources(Part):
     """Kubernetes resource requests for one step's container."""
-
-    model_config = Message.model_config
 
     cpu: str | None = Field(default=None, description="CPU request as Kubernetes writes it, for example '500m'.")
     memory: str | None = Field(default=None, description="Memory request, for example '256Mi'.")
     gpu: int | None = Field(default=None, ge=0, description="Number of GPUs.")
 
 
-class Step(BaseModel):
+class Step(Part):
     """One container in a workflow's DAG."""
-
-    model_config = Message.model_config
 
     name: KubeName = Field(description="Step name, unique within the workflow; becomes an Argo task name.")
     image: str = Field(min_length=1, description="Container image, for example 'alpine:3.20'.")
@@ -76,7 +72,7 @@ class Step(BaseModel):
     env: dict[str, str] = Field(default_factory=dict, description="Environment variables of the container.")
     resources: StepResources = Field(default_factory=StepResources, description="Resource requests.")
     resource: KubeName | None = Field(
-        default=None, description="Resource (from the catalog) the step must run on; any booked one when absent."
+        default=None, description="Booked resource this step must run on; None leaves the choice to the engine."
     )
     depends: list[KubeName] = Field(default_factory=list, description="Steps that must succeed before this one.")
 

@@ -7,9 +7,9 @@ that Secret. The credential stream is replayable and readable by operators; a ke
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from schemas.base import Instant, Message
+from schemas.base import Instant, Message, Part
 from schemas.names import BucketName, KubeName
 
 Access = Literal["read", "write", "read-write"]
@@ -27,10 +27,8 @@ class CredentialRequest(Message):
     expires_at: Instant | None = Field(default=None, description="When the keys expire; the execution's end if None.")
 
 
-class SecretRef(BaseModel):
+class SecretRef(Part):
     """Where the keys are: a Kubernetes Secret. A reference, never the values."""
-
-    model_config = Message.model_config
 
     namespace: KubeName = Field(description="Namespace of the Secret (the execution's).")
     name: KubeName = Field(description="Name of the Secret.")

@@ -199,7 +199,7 @@ def test_messages_and_their_parts_are_frozen() -> None:
     with pytest.raises(ValidationError, match="frozen"):
         workflow.id = "other"  # type: ignore[misc]
     with pytest.raises(ValidationError, match="frozen"):
-        workflow.steps[0].image = "busybox"
+        workflow.steps[0].image = "busybox"  # type: ignore[misc]
 
 
 def test_every_model_is_registered_once_and_every_inbound_subject_has_a_model() -> None:
