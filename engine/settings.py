@@ -60,6 +60,17 @@ class Settings(BaseSettings):
     mongo_db: str = Field(default="jetflow", description="Database name.")
     mongo_timeout: float = Field(default=5.0, gt=0, description="Seconds to wait for MongoDB at start.")
 
+    # --- bookings -----------------------------------------------------------------------------
+    max_executions_per_booking: int = Field(
+        default=10_000, ge=1, description="A booking whose cron yields more executions is rejected (code limit)."
+    )
+    max_booking_window: float = Field(
+        default=366 * 86400.0, gt=0, description="Longest booking window in seconds (end - start)."
+    )
+    past_tolerance: float = Field(
+        default=300.0, ge=0, description="Seconds a booking may start in the past (clock skew, queueing)."
+    )
+
     # --- local state --------------------------------------------------------------------------
     state_dir: Path = Field(
         default=Path(".jetflow"), description="Folder of the embedded servers' data (`jetflow up`)."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import catalog
+from handlers import booking, catalog
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -17,5 +17,5 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
 
-FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (catalog.install,)
-DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS,)
+FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (catalog.install, booking.install)
+DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS, *booking.DOCUMENTS)

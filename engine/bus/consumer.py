@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from faststream import AckPolicy
@@ -51,6 +52,8 @@ class Delivery:
     headers: Mapping[str, str]
     deliveries: int
     stream_sequence: int | None
+    published_at: datetime
+    """When JetStream stored the message: the same on every redelivery, so time checks replay alike."""
 
 
 type Handler[M: Message] = Callable[[M, Delivery], Awaitable[None]]
@@ -125,7 +128,8 @@ class Consumers:
                 await self._dead_letters.record(origin, decoded.code, decoded.reason)
                 outcome = "dead_lettered"
             else:
-                delivery = Delivery(raw.subject, headers, meta.num_delivered, meta.sequence.stream)
+                published_at = meta.timestamp.astimezone(UTC) if meta.timestamp else datetime.now(UTC)
+                delivery = Delivery(raw.subject, headers, meta.num_delivered, meta.sequence.stream, published_at)
                 outcome = await self._run(handler, decoded, delivery, origin)
             if outcome == "retried":
                 await message.nack(delay=backoff_delay(self._settings, meta.num_delivered))

@@ -25,7 +25,7 @@ from engine.bus.decode import Rejection, decode
 from engine.errors import PermanentError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     from nats.aio.client import Client
     from nats.micro.request import Request
@@ -101,14 +101,15 @@ class ControlService:
         await self._endpoint(name, subject, handle)
 
     async def add_command[M: Message](
-        self, name: str, subject: str, model: type[M], *, target: str, outcomes: str, lookup: Lookup
+        self, name: str, subject: str, model: type[M], *, target: str, outcomes: Sequence[str], lookup: Lookup
     ) -> None:
         """Requests on `subject` publish `model` durably on `target` and reply with its outcome.
 
-        `outcomes` is the wildcard the outcome events are published on; `lookup` finds the outcome
+        `outcomes` are the subjects the outcome events are published on; `lookup` finds the outcome
         of an already processed command (a duplicate publish) in the store.
         """
-        await self._outcomes.watch(outcomes)
+        for outcome_subject in outcomes:
+            await self._outcomes.watch(outcome_subject)
 
         async def handle(request: Request) -> None:
             async def answer() -> dict[str, Any]:
@@ -126,7 +127,7 @@ class ControlService:
                         "status": "accepted",
                         "id": command.id,
                         "detail": f"published on {target}; no outcome within {self._settings.ctl_timeout:g}s, "
-                        f"watch {outcomes}",
+                        f"watch {', '.join(outcomes)}",
                     }
                 finally:
                     self._outcomes.forget(command.id, waiting)

@@ -1,0 +1,38 @@
+"""Booking records: the decision taken for each booking request, kept so a replay gets the same answer.
+
+A booking id is an idempotency key: once decided (confirmed or rejected), the same id always yields
+the same outcome, even if the world changed since (a resource registered later). Send a new id to
+ask again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from beanie import Document
+from pydantic import Field
+
+from schemas.booking import BookingRequest
+
+BookingStatus = Literal["confirmed", "rejected", "cancelled"]
+
+
+class BookingRecord(Document):
+    id: str  # type: ignore[assignment]  # the booking id
+    request: BookingRequest
+    status: BookingStatus
+    executions: list[str] = Field(default_factory=list)
+    outcome_subject: str = Field(description="Subject of the outcome event (confirmed or rejected).")
+    outcome: dict[str, Any] = Field(description="The outcome event as published.")
+    cancellations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Cancel command id → the cancelled event it produced."
+    )
+    decided_at: datetime
+
+    class Settings:
+        name = "bookings"
+
+    def public(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id"})
+        return data

@@ -1,0 +1,121 @@
+"""Execution records and the compare-and-set transition that keeps them moving forward only."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from beanie import Document
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+from pymongo.errors import BulkWriteError
+
+from engine.executions.states import predecessors
+from engine.paging import page
+from schemas.execution import ExecutionState
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.metrics import Counter
+
+    from schemas.queries import ExecutionList
+
+log = logging.getLogger(__name__)
+_DUPLICATE_KEY = 11000
+
+
+class ExecutionRecord(Document):
+    id: str  # type: ignore[assignment]  # deterministic: booking id + occurrence
+    booking: str
+    workflow: str
+    resources: list[str]
+    planned_at: datetime = Field(description="Start of the execution's window: when it should fire.")
+    window_end: datetime = Field(description="End of the execution's window.")
+    state: ExecutionState = ExecutionState.SCHEDULED
+    reason: str = ""
+    updated_at: datetime
+
+    class Settings:
+        name = "executions"
+        indexes = [  # noqa: RUF012  (beanie's declaration style)
+            IndexModel([("booking", ASCENDING)]),
+            IndexModel([("state", ASCENDING), ("planned_at", ASCENDING)]),
+            IndexModel([("resources", ASCENDING)]),
+        ]
+
+    def public(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id"})
+        return data
+
+
+async def insert_executions(records: Sequence[ExecutionRecord]) -> int:
+    """Insert all records in one command; those already there (a replay) are left as they are."""
+    if not records:
+        return 0
+    collection = ExecutionRecord.get_pymongo_collection()
+    documents = [record.model_dump(by_alias=True, exclude={"revision_id"}) for record in records]
+    try:
+        result = await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        # Idempotency guard: duplicate ids are the executions of an earlier attempt at the same booking.
+        others = [e for e in error.details.get("writeErrors", []) if e.get("code") != _DUPLICATE_KEY]
+        if others:
+            raise
+        return int(error.details.get("nInserted", 0))
+    return len(result.inserted_ids)
+
+
+class Transitions:
+    """Moves executions forward by compare-and-set; counts the illegal moves it refuses."""
+
+    def __init__(self, illegal: Counter) -> None:
+        self._illegal = illegal
+
+    async def move(self, execution: str, target: ExecutionState, *, at: datetime, reason: str = "") -> bool:
+        """Move one execution to `target` if its current state may precede it; one store command."""
+        collection = ExecutionRecord.get_pymongo_collection()
+        result = await collection.update_one(
+            {"_id": execution, "state": {"$in": [str(s) for s in predecessors(target)]}},
+            {"$set": {"state": str(target), "updated_at": at, "reason": reason}},
+        )
+        if result.modified_count == 1:
+            return True
+        self._illegal.add(1, {"target": str(target)})
+        log.info("ignored illegal transition of %s to %s (not in a preceding state)", execution, target)
+        return False
+
+    async def move_booking(self, booking: str, target: ExecutionState, *, at: datetime, reason: str = "") -> list[str]:
+        """Move every execution of `booking` that may reach `target`; returns their ids (two commands)."""
+        collection = ExecutionRecord.get_pymongo_collection()
+        condition = {"booking": booking, "state": {"$in": [str(s) for s in predecessors(target)]}}
+        ids = [str(doc["_id"]) for doc in await collection.find(condition, {"_id": 1}).to_list()]
+        if ids:
+            await collection.update_many(
+                {**condition, "_id": {"$in": ids}},
+                {"$set": {"state": str(target), "updated_at": at, "reason": reason}},
+            )
+        return ids
+
+
+async def list_executions(query: ExecutionList) -> dict[str, Any]:
+    condition: dict[str, Any] = {}
+    if query.booking:
+        condition["booking"] = query.booking
+    if query.state:
+        condition["state"] = query.state
+    if query.resource:
+        condition["resources"] = query.resource
+    planned: dict[str, datetime] = {}
+    if query.after:
+        planned["$gte"] = query.after
+    if query.before:
+        planned["$lt"] = query.before
+    if planned:
+        condition["planned_at"] = planned
+    documents, following = await page(
+        ExecutionRecord.get_pymongo_collection(), condition, cursor=query.cursor, limit=query.limit
+    )
+    items = [ExecutionRecord.model_validate(document).public() for document in documents]
+    return {"items": items, "next": following}

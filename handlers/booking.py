@@ -1,0 +1,81 @@
+"""Bookings and executions: requests and cancels from the stream or from `jetflow.ctl`, and queries."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.booking.calendar import ResourceCalendar
+from engine.booking.records import BookingRecord
+from engine.booking.service import Bookings
+from engine.catalog.store import Catalog
+from engine.errors import PermanentError
+from engine.executions.store import ExecutionRecord, Transitions, list_executions
+from schemas import subjects
+from schemas.booking import BookingCancel, BookingRequest
+from schemas.queries import ExecutionList, Get
+
+if TYPE_CHECKING:
+    from engine.bus.consumer import Delivery
+    from engine.runtime import Runtime
+
+DOCUMENTS = (BookingRecord, ExecutionRecord, ResourceCalendar)
+OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOKING_CANCELLED)
+
+
+async def install(runtime: Runtime) -> None:
+    illegal = runtime.telemetry.meter.create_counter(
+        "jetflow.executions.illegal_transitions", description="Execution transitions refused (not forward)."
+    )
+    bookings = Bookings(runtime.settings, Catalog(), Transitions(illegal))
+    publish = runtime.publisher.publish
+    durable = runtime.consumers.durable
+
+    @durable(runtime.router, name="booking-request", subject=subjects.BOOKING_REQUEST, model=BookingRequest)
+    async def on_request(request: BookingRequest, delivery: Delivery) -> None:
+        """Decide a booking request: confirmed (executions scheduled) or rejected (with the reason)."""
+        emit = await bookings.request(request, received_at=delivery.published_at)
+        await publish(emit.subject, emit.event, causation=request.id)
+
+    @durable(runtime.router, name="booking-cancel", subject=subjects.BOOKING_CANCEL, model=BookingCancel)
+    async def on_cancel(command: BookingCancel, delivery: Delivery) -> None:
+        """Cancel a booking: pending executions cancelled, claims released."""
+        for emit in await bookings.cancel(command, at=runtime.clock.now()):
+            await publish(emit.subject, emit.event, causation=command.id)
+
+    async def decided(booking_id: str) -> dict[str, Any] | None:
+        record = await BookingRecord.get(booking_id)
+        if record is None:
+            return None
+        return {"status": record.outcome_subject.rsplit(".", 1)[-1], **record.outcome}
+
+    async def cancelled(cancel_id: str) -> dict[str, Any] | None:
+        record = await BookingRecord.find_one({f"cancellations.{cancel_id}": {"$exists": True}})
+        if record is None:
+            return None
+        return {"status": "cancelled", **record.cancellations[cancel_id]}
+
+    async def get_booking(query: Get) -> dict[str, Any]:
+        record = await BookingRecord.get(query.id)
+        if record is None:
+            raise PermanentError(f"unknown booking '{query.id}'")
+        return record.public()
+
+    control = runtime.control
+    await control.add_command(
+        "booking-request",
+        subjects.ctl("booking", "request"),
+        BookingRequest,
+        target=subjects.BOOKING_REQUEST,
+        outcomes=OUTCOMES,
+        lookup=decided,
+    )
+    await control.add_command(
+        "booking-cancel",
+        subjects.ctl("booking", "cancel"),
+        BookingCancel,
+        target=subjects.BOOKING_CANCEL,
+        outcomes=OUTCOMES,
+        lookup=cancelled,
+    )
+    await control.add_query("booking-get", subjects.ctl("booking", "get"), Get, get_booking)
+    await control.add_query("execution-list", subjects.ctl("execution", "list"), ExecutionList, list_executions)

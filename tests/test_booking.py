@@ -1,0 +1,184 @@
+"""Bookings end to end over NATS: confirmations, conflicts, replays, cancels, queries, bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.support.streams import request_json, stream_messages
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from engine.runtime import Runtime
+
+BOOKINGS = "JETFLOW_BOOKINGS"
+
+
+def at(minutes: float) -> str:
+    moment = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=minutes)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def register(client: Client, *resources: dict[str, Any], workflow: str = "alpr") -> None:
+    js = client.jetstream()
+    for resource in resources:
+        await js.publish("jetflow.resource.upsert", json.dumps(resource).encode())
+    step = {"name": "detect", "image": "alpine:3.20", "command": ["sleep", "5"], "resource": resources[0]["id"]}
+    await js.publish("jetflow.workflow.upsert", json.dumps({"id": workflow, "steps": [step]}).encode())
+    for resource in resources:  # wait until the catalog has them
+        for _ in range(100):
+            reply = await request_json(client, "jetflow.ctl.resource.get", {"id": resource["id"]})
+            if reply.get("status") != "error":
+                break
+            await asyncio.sleep(0.05)
+    for _ in range(100):
+        if (await request_json(client, "jetflow.ctl.workflow.get", {"id": workflow})).get("status") != "error":
+            return
+        await asyncio.sleep(0.05)
+
+
+NODE = {"id": "node-a", "kind": "compute", "capacity": 1}
+STORAGE = {"id": "minio-b", "kind": "storage", "capacity": 1}
+
+
+def booking(booking_id: str, start: float, end: float, **extra: Any) -> dict[str, Any]:
+    return {"id": booking_id, "workflow": "alpr", "resources": ["node-a"], "start": at(start), "end": at(end), **extra}
+
+
+async def test_one_shot_booking_confirms_and_schedules_one_execution(engine: Runtime, client: Client) -> None:
+    await register(client, NODE, STORAGE)
+    reply = await request_json(
+        client, "jetflow.ctl.booking.request", booking("bk-42", 10, 70, resources=["node-a", "minio-b"])
+    )
+    assert reply["status"] == "confirmed", reply
+    assert reply["booking"] == "bk-42"
+    assert len(reply["executions"]) == 1
+    listed = await request_json(client, "jetflow.ctl.execution.list", {"booking": "bk-42"})
+    assert [item["state"] for item in listed["items"]] == ["scheduled"]
+    assert listed["items"][0]["id"] == reply["executions"][0]
+    assert listed["next"] is None
+    record = await request_json(client, "jetflow.ctl.booking.get", {"id": "bk-42"})
+    assert record["status"] == "confirmed"
+
+
+async def test_overlap_on_capacity_one_is_rejected_naming_resource_and_window(engine: Runtime, client: Client) -> None:
+    await register(client, NODE)
+    first = await request_json(client, "jetflow.ctl.booking.request", booking("bk-1", 10, 70))
+    second = await request_json(client, "jetflow.ctl.booking.request", booking("bk-2", 30, 90))
+    touching = await request_json(client, "jetflow.ctl.booking.request", booking("bk-3", 70, 90))
+    assert first["status"] == "confirmed"
+    assert second["status"] == "rejected"
+    assert second["code"] == "conflict"
+    assert "node-a" in second["reason"]
+    assert second["conflicts"][0]["resource"] == "node-a"
+    assert second["conflicts"][0]["booking"] == "bk-1"
+    assert touching["status"] == "confirmed"  # [10, 70) and [70, 90) do not overlap
+
+
+async def test_all_or_nothing_releases_claims_of_the_free_resource(engine: Runtime, client: Client) -> None:
+    await register(client, NODE, STORAGE)
+    assert (
+        await request_json(client, "jetflow.ctl.booking.request", {**booking("hold", 10, 70), "resources": ["minio-b"]})
+    )["status"] == "confirmed"
+    both = await request_json(
+        client, "jetflow.ctl.booking.request", booking("both", 10, 70, resources=["node-a", "minio-b"])
+    )
+    assert both["status"] == "rejected"
+    # node-a was claimed first (sorted order) and must have been released
+    alone = await request_json(client, "jetflow.ctl.booking.request", booking("alone", 10, 70))
+    assert alone["status"] == "confirmed"
+    assert (await request_json(client, "jetflow.ctl.execution.list", {"booking": "both"}))["items"] == []
+
+
+async def test_same_request_three_times_gives_one_booking_and_one_event(engine: Runtime, client: Client) -> None:
+    await register(client, {**NODE, "capacity": 200})
+    request = booking("bk-3x", 10, 11, cron="0-10 * * * * *")
+    js = client.jetstream()
+    for _ in range(3):
+        await js.publish("jetflow.booking.request", json.dumps(request).encode(), headers={"Nats-Msg-Id": "bk-3x"})
+    replies = [await request_json(client, "jetflow.ctl.booking.request", request) for _ in range(3)]
+    assert {r["status"] for r in replies} == {"confirmed"}
+    assert len({tuple(r["executions"]) for r in replies}) == 1
+    await asyncio.sleep(0.3)
+    confirmed = await stream_messages(client, BOOKINGS, "jetflow.booking.confirmed")
+    assert len(confirmed) == 1
+    executions = await request_json(client, "jetflow.ctl.execution.list", {"booking": "bk-3x", "limit": 1000})
+    assert len(executions["items"]) == len(replies[0]["executions"]) == 11  # one minute: seconds 0..10
+
+
+async def test_load_scenario_15_cron_bookings_make_165_executions(engine: Runtime, client: Client) -> None:
+    await register(client, {**NODE, "capacity": 200})
+    minute = datetime.now(UTC).replace(second=0, microsecond=0) + timedelta(minutes=2)
+    cron = f"0-10 {minute.minute} {minute.hour} {minute.day} {minute.month} *"
+    window = {"start": minute.isoformat(), "end": (minute + timedelta(minutes=1)).isoformat()}
+    replies = await asyncio.gather(
+        *(
+            request_json(
+                client,
+                "jetflow.ctl.booking.request",
+                {"id": f"load-{i}", "workflow": "alpr", "resources": ["node-a"], "cron": cron, **window},
+                timeout=30,
+            )
+            for i in range(15)
+        )
+    )
+    assert [r["status"] for r in replies] == ["confirmed"] * 15
+    ids: list[str] = []
+    page: dict[str, Any] = {"state": "scheduled", "limit": 50}
+    while True:
+        listed = await request_json(client, "jetflow.ctl.execution.list", page)
+        ids += [item["id"] for item in listed["items"]]
+        if listed["next"] is None:
+            break
+        page = {**page, "cursor": listed["next"]}
+    assert len(ids) == len(set(ids)) == 165
+
+
+async def test_cancel_twice_is_harmless_and_frees_the_resource(engine: Runtime, client: Client) -> None:
+    await register(client, NODE)
+    assert (await request_json(client, "jetflow.ctl.booking.request", booking("bk-c", 10, 70)))["status"] == "confirmed"
+    first = await request_json(client, "jetflow.ctl.booking.cancel", {"id": "cancel-1", "booking": "bk-c"})
+    again = await request_json(client, "jetflow.ctl.booking.cancel", {"id": "cancel-1", "booking": "bk-c"})
+    other = await request_json(client, "jetflow.ctl.booking.cancel", {"id": "cancel-2", "booking": "bk-c"})
+    assert first["status"] == "cancelled"
+    assert len(first["executions"]) == 1
+    assert first["already"] is False
+    assert again == first
+    assert other["status"] == "cancelled"
+    assert other["already"] is True
+    assert other["executions"] == []
+    listed = await request_json(client, "jetflow.ctl.execution.list", {"booking": "bk-c"})
+    assert [item["state"] for item in listed["items"]] == ["cancelled"]
+    assert (await request_json(client, "jetflow.ctl.booking.request", booking("bk-d", 10, 70)))["status"] == "confirmed"
+
+
+BAD = [
+    ("end-before-start", {"start": at(20), "end": at(10)}, "must be after start"),
+    ("past", {"start": at(-60), "end": at(10)}, "in the past"),
+    ("bad-cron", {"cron": "61 * * * *"}, "minute"),
+    ("no-occurrence", {"cron": "0 0 1 1 *", "start": at(10), "end": at(20)}, "no occurrence"),
+    ("unknown-resource", {"resources": ["node-z"]}, "node-z"),
+    ("unknown-workflow", {"workflow": "nope"}, "nope"),
+    ("duplicate-resource", {"resources": ["node-a", "node-a"]}, "more than once"),
+    ("bad-name", {"resources": ["Node_A"]}, "Kubernetes name"),
+    ("too-many", {"cron": "* * * * * *", "start": at(10), "end": at(60 * 24 * 30)}, "executions"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "words"), BAD, ids=[b[0] for b in BAD])
+async def test_bad_booking_is_refused_with_a_precise_reason_and_nothing_persisted(
+    engine: Runtime, client: Client, case: str, change: dict[str, Any], words: str
+) -> None:
+    await register(client, NODE)
+    reply = await request_json(client, "jetflow.ctl.booking.request", {**booking(f"bad-{case}", 10, 70), **change})
+    text = reply.get("reason") or reply.get("error", {}).get("reason", "")
+    assert reply["status"] in {"rejected", "error"}, reply
+    assert words in text, text
+    assert (await request_json(client, "jetflow.ctl.execution.list", {}))["items"] == []
+    calendars = await engine.store.db["calendars"].find({"claims.0": {"$exists": True}}).to_list()
+    assert calendars == []
