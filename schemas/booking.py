@@ -34,7 +34,8 @@ class BookingRequest(Message):
     duration: timedelta | None = Field(
         default=None,
         description="Length of each execution, in seconds or ISO 8601 (PT10M); positive. "
-        "None lets it run until the window ends.",
+        "None: a one-shot booking runs until the window ends; a cron execution holds one cron step "
+        "(1 s with a seconds field, else 1 min).",
     )
     requester: str | None = Field(default=None, description="Who asked, for audit.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels, copied to the executions.")

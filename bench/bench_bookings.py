@@ -1,0 +1,105 @@
+"""Bookings end to end: confirmed bookings per second, request/reply latency, store commands per booking.
+
+Runs the engine in this process (so PyMongo command monitoring sees its commands) against
+nats-server and the embedded MongoDB-wire store, or real servers given by JETFLOW_BENCH_NATS_URL /
+JETFLOW_BENCH_MONGO_URL. The embedded store is slow and slows down as collections grow, so its
+throughput says little; the command counts are what to compare.
+
+    uv run python bench/bench_bookings.py [--bookings 200] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import nats
+from pymongo import monitoring
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import CommandCounter, bench_servers, describe
+from engine.app import Engine
+from engine.settings import Settings
+
+
+async def request(nc: Any, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    started = time.perf_counter()
+    reply = await nc.request("jetflow.ctl.booking.request", json.dumps(body).encode(), timeout=60)
+    return json.loads(reply.data), time.perf_counter() - started
+
+
+async def main(bookings: int, concurrency: int) -> None:
+    counter = CommandCounter()
+    monitoring.register(counter)
+    async with bench_servers() as (nats_url, mongo_url, database):
+        engine = Engine(Settings(mongo_db=database, _env_file=None), nats_url=nats_url, mongo_url=mongo_url)
+        await engine.start()
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        await js.publish("jetflow.resource.upsert", json.dumps({"id": "node-a", "capacity": 100_000}).encode())
+        await js.publish("jetflow.resource.upsert", json.dumps({"id": "minio-b", "capacity": 100_000}).encode())
+        step = {"name": "s", "image": "alpine:3.20"}
+        await js.publish("jetflow.workflow.upsert", json.dumps({"id": "wf", "steps": [step]}).encode())
+        await asyncio.sleep(1)
+        base = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+
+        def booking(i: int, cron: bool) -> dict[str, Any]:
+            start = base + timedelta(minutes=i)
+            body = {
+                "id": f"b{'c' if cron else 'o'}-{i}",
+                "workflow": "wf",
+                "resources": ["node-a", "minio-b"],
+                "start": start.isoformat(),
+                "end": (start + timedelta(minutes=1)).isoformat(),
+            }
+            return {**body, "cron": "0-10 * * * * *"} if cron else body
+
+        print(f"store: {mongo_url.split('?')[0]}  nats: {nats_url}")
+        per_kind = {}
+        for kind, cron in (("one-shot (1 execution)", False), ("cron (11 executions)", True)):
+            counter.counts.clear()
+            samples = 20
+            for i in range(samples):
+                reply, _ = await request(nc, booking(10_000 + i + (500 if cron else 0), cron))
+                assert reply["status"] == "confirmed", reply
+            commands = dict(counter.counts)
+            per_kind[kind] = counter.total() / samples
+            detail = ", ".join(f"{name} {count / samples:.1f}" for name, count in sorted(commands.items()))
+            print(f"store commands per booking, {kind}: {per_kind[kind]:.1f}  ({detail})")
+        one, eleven = per_kind.values()
+        print(f"ratio cron-11 / one-shot: {eleven / one:.2f}  (constant cost: 1.00; per-execution cost would be ~11)")
+
+        semaphore = asyncio.Semaphore(concurrency)
+        latencies: list[float] = []
+
+        async def one_booking(i: int) -> str:
+            async with semaphore:
+                reply, latency = await request(nc, booking(i, cron=i % 2 == 1))
+                latencies.append(latency)
+                return str(reply["status"])
+
+        started = time.perf_counter()
+        statuses = await asyncio.gather(*(one_booking(i) for i in range(bookings)))
+        elapsed = time.perf_counter() - started
+        confirmed = statuses.count("confirmed")
+        print(
+            f"{bookings} bookings (half cron-11), concurrency {concurrency}: {confirmed} confirmed in {elapsed:.1f} s "
+            f"= {confirmed / elapsed:.1f} confirmed/s; request/reply {describe(latencies)}"
+        )
+        await nc.close()
+        await engine.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bookings", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=16)
+    arguments = parser.parse_args()
+    asyncio.run(main(arguments.bookings, arguments.concurrency))
