@@ -11,7 +11,8 @@ from pydantic import Field
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError
 
-from engine.executions.states import predecessors
+from engine.booking import calendar
+from engine.executions.states import FINAL, predecessors
 from engine.paging import page
 from schemas.execution import ExecutionState
 
@@ -85,6 +86,17 @@ class Transitions:
         self._illegal.add(1, {"target": str(target)})
         log.info("ignored illegal transition of %s to %s (not in a preceding state)", execution, target)
         return False
+
+    async def finish(self, execution: str, target: ExecutionState, *, at: datetime, reason: str = "") -> bool:
+        """Move an execution to an end state and release its claims, so its slots can be booked again."""
+        if target not in FINAL:
+            raise ValueError(f"{target} is not an end state")
+        record = await ExecutionRecord.get(execution)
+        if record is None or not await self.move(execution, target, at=at, reason=reason):
+            return False
+        for resource in record.resources:
+            await calendar.release(resource, execution=execution)
+        return True
 
     async def move_booking(self, booking: str, target: ExecutionState, *, at: datetime, reason: str = "") -> list[str]:
         """Move every execution of `booking` that may reach `target`; returns their ids (two commands)."""
