@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from engine.bus.publisher import MSG_ID
 from schemas.deadletter import DeadLetter
 from schemas.subjects import dead_letter
-
-from engine.bus.publisher import MSG_ID
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

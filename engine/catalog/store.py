@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from beanie import Document
 from pydantic import Field
 from pymongo.errors import DuplicateKeyError
-from schemas.catalog import Resource, Workflow
 
 from engine.paging import page
+from schemas.catalog import Resource, Workflow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
