@@ -8,6 +8,7 @@ endpoints, then start consuming. Stop runs in reverse, draining in-flight messag
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from faststream.nats import NatsBroker, NatsRouter
@@ -22,6 +23,7 @@ from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
 from engine.runtime import Runtime, SystemClock
+from engine.scheduler.gate import OpenGate
 from engine.store import Store
 from engine.streams import ensure_streams
 from engine.telemetry import setup_telemetry
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     from engine.runtime import Clock
+    from engine.scheduler.gate import ThrottleGate
     from engine.settings import Settings
 
 log = logging.getLogger("jetflow")
@@ -46,12 +49,15 @@ class Engine:
         nats_url: str,
         mongo_url: str,
         clock: Clock | None = None,
+        gate: ThrottleGate | None = None,
         extra_features: Sequence[Feature] = (),
     ) -> None:
         self.settings = settings
         self.nats_url = nats_url
         self.mongo_url = mongo_url
         self.clock: Clock = clock or SystemClock()
+        self.gate: ThrottleGate = gate or OpenGate()
+        self.instance = f"{settings.peer_id}-{uuid.uuid4().hex[:8]}"
         self.telemetry = setup_telemetry(VERSION)
         self.broker = NatsBroker(
             **broker_options(settings, nats_url),
@@ -97,6 +103,8 @@ class Engine:
             js=js,
             telemetry=self.telemetry,
             clock=self.clock,
+            gate=self.gate,
+            instance=self.instance,
         )
 
         async def health(_: Any) -> dict[str, Any]:
@@ -114,6 +122,11 @@ class Engine:
     async def stop(self) -> None:
         runtime, self.runtime = self.runtime, None
         if runtime is not None:
+            for stop in reversed(runtime.stopping):
+                try:
+                    await stop()
+                except Exception:
+                    log.exception("a feature failed to stop cleanly")
             await runtime.control.stop()
         if self._outcomes is not None:
             await self._outcomes.close()

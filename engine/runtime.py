@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from engine.scheduler.gate import OpenGate
+
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from faststream.nats import NatsRouter
     from nats.js import JetStreamContext
 
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
     from engine.bus.deadletter import DeadLetters
     from engine.bus.publisher import Publisher
     from engine.control.service import ControlService
+    from engine.scheduler.gate import ThrottleGate
     from engine.settings import Settings
     from engine.store import Store
     from engine.telemetry import Telemetry
@@ -47,3 +52,8 @@ class Runtime:
     js: JetStreamContext
     telemetry: Telemetry
     clock: Clock = field(default_factory=SystemClock)
+    gate: ThrottleGate = field(default_factory=OpenGate)
+    instance: str = "jetflow"
+    """This process's unique name (peer id + random suffix): lease holder, logs."""
+    stopping: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Called in reverse order when the engine stops, before the bus and the store close."""

@@ -8,6 +8,7 @@ configure, and every field says what it is for, because operators read this file
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,22 @@ class Settings(BaseSettings):
     )
     past_tolerance: float = Field(
         default=300.0, ge=0, description="Seconds a booking may start in the past (clock skew, queueing)."
+    )
+
+    # --- scheduler ----------------------------------------------------------------------------
+    scheduler_enabled: bool = Field(default=True, description="Take part in the leader election that fires executions.")
+    catch_up: Literal["fire", "skip"] = Field(
+        default="fire",
+        description="After downtime: 'fire' late executions whose window is still open; 'skip' those more "
+        "than catch_up_grace late. Either way, executions whose window ended are recorded missed.",
+    )
+    catch_up_grace: float = Field(default=5.0, ge=0, description="Seconds late an execution may fire under 'skip'.")
+    scheduler_horizon: float = Field(
+        default=600.0, gt=0, description="Seconds ahead that executions are loaded as timer jobs (bounds memory)."
+    )
+    scheduler_refill: float = Field(default=30.0, gt=0, description="Seconds between reloads of the horizon.")
+    lease_ttl: float = Field(
+        default=6.0, ge=1, description="Seconds before a dead leader's lease expires and a standby takes over."
     )
 
     # --- local state --------------------------------------------------------------------------

@@ -30,3 +30,12 @@ class ExecutionList(ListPage):
     resource: str | None = Field(default=None, description="Only executions holding this resource.")
     after: datetime | None = Field(default=None, description="Only executions planned at or after this instant.")
     before: datetime | None = Field(default=None, description="Only executions planned before this instant.")
+
+
+class BookingRef(Query):
+    booking: str = Field(min_length=1, max_length=200, description="Id of the booking.")
+
+
+class Upcoming(Query):
+    booking: str | None = Field(default=None, description="Only this booking's executions.")
+    limit: int = Field(default=100, ge=1, le=1000, description="How many fire times to list.")

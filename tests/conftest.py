@@ -57,6 +57,8 @@ def settings() -> Settings:
         max_deliver=3,
         ack_wait=5.0,
         ctl_timeout=5.0,
+        lease_ttl=1.0,
+        scheduler_refill=0.5,
         _env_file=None,
     )
 

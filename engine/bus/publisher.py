@@ -14,6 +14,7 @@ from engine.streams import stream_for
 
 if TYPE_CHECKING:
     from faststream.nats import NatsBroker
+    from nats.aio.client import Client
     from nats.js.api import PubAck
 
     from schemas.base import Message
@@ -33,6 +34,11 @@ class Published:
 class Publisher:
     def __init__(self, broker: NatsBroker) -> None:
         self._broker = broker
+
+    @property
+    def connection(self) -> Client:
+        """The underlying nats-py client, for core-NATS subscriptions and nudges."""
+        return self._broker.connection
 
     async def publish(self, subject: str, event: Message, *, causation: str | None = None) -> Published:
         """Publish `event` durably on `subject`; the subject must belong to a jetflow stream."""

@@ -36,6 +36,7 @@ class ExecutionRecord(Document):
     window_end: datetime = Field(description="End of the execution's window.")
     state: ExecutionState = ExecutionState.SCHEDULED
     reason: str = ""
+    paused: bool = Field(default=False, description="Its booking's schedule is paused: not fired until resumed.")
     updated_at: datetime
 
     class Settings:

@@ -1,0 +1,88 @@
+"""Leader lease in a NATS KV bucket whose entries expire: who may fire executions right now.
+
+The leader creates the key (only possible when it is absent) and refreshes it every third of the
+TTL with a revision-checked update; if it dies, the bucket's max age removes the key and a standby
+replica's `create` succeeds within about one TTL. A leader that stops cleanly deletes the key, so the
+hand-over is immediate. A leader whose update fails (it was too slow and lost the key) steps down
+at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from nats.js.api import KeyValueConfig, StorageType
+from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import Error as JetStreamError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from nats.js import JetStreamContext
+    from nats.js.kv import KeyValue
+
+log = logging.getLogger(__name__)
+
+BUCKET = "jetflow_leases"
+
+
+class LeaderLease:
+    def __init__(self, js: JetStreamContext, key: str, holder: str, ttl: float) -> None:
+        self._js = js
+        self._key = key
+        self._holder = holder.encode()
+        self._ttl = ttl
+        self._revision: int | None = None
+        self._kv: KeyValue | None = None
+        self._stopped = asyncio.Event()
+
+    @property
+    def held(self) -> bool:
+        return self._revision is not None
+
+    async def _bucket(self) -> KeyValue:
+        if self._kv is None:
+            try:
+                self._kv = await self._js.key_value(BUCKET)
+            except BucketNotFoundError:
+                config = KeyValueConfig(bucket=BUCKET, ttl=self._ttl, history=1, storage=StorageType.FILE)
+                self._kv = await self._js.create_key_value(config)
+        return self._kv
+
+    async def run(self, elected: Callable[[], Awaitable[None]], deposed: Callable[[], Awaitable[None]]) -> None:
+        """Campaign until stopped; call `elected` on winning the lease and `deposed` on losing it."""
+        while not self._stopped.is_set():
+            try:
+                kv = await self._bucket()
+                if self._revision is None:
+                    with contextlib.suppress(KeyWrongLastSequenceError):
+                        self._revision = await kv.create(self._key, self._holder)
+                        log.info("won the %s lease", self._key)
+                        await elected()
+                else:
+                    self._revision = await kv.update(self._key, self._holder, last=self._revision)
+            except (KeyWrongLastSequenceError, NotFoundError):
+                await self._lose(deposed)
+            except (JetStreamError, OSError, TimeoutError) as error:
+                log.warning("lease %s: %s", self._key, error)
+                if self.held:
+                    await self._lose(deposed)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self._ttl / 3)
+
+    async def _lose(self, deposed: Callable[[], Awaitable[None]]) -> None:
+        if self._revision is not None:
+            self._revision = None
+            log.warning("lost the %s lease", self._key)
+            await deposed()
+
+    async def stop(self) -> None:
+        """Stop campaigning; release the lease so a standby takes over at once."""
+        self._stopped.set()
+        if self._revision is not None and self._kv is not None:
+            with contextlib.suppress(JetStreamError, OSError, TimeoutError):
+                await self._kv.delete(self._key, last=self._revision)
+            self._revision = None

@@ -1,0 +1,218 @@
+"""The firing replica's work: keep APScheduler's jobs in step with the store, and fire them.
+
+Only executions planned within `horizon` seconds are loaded as jobs (memory stays bounded however
+many executions are booked); a refill every `refill` seconds, and a nudge on `jetflow.scheduler.refresh`
+(published when a booking is confirmed, cancelled, paused or resumed), keep the window current.
+APScheduler 3.11 (stable; 4.0 is still alpha) with its default in-memory job store: no job store
+is shared between processes, MongoDB is the only truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from engine.executions.store import ExecutionRecord
+from engine.scheduler.policy import Fire, decide
+from schemas import subjects
+from schemas.execution import ExecutionDue, ExecutionHeld, ExecutionMissed, ExecutionState
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import Counter, Histogram
+
+    from engine.bus.publisher import Publisher
+    from engine.executions.store import Transitions
+    from engine.runtime import Clock
+    from engine.scheduler.gate import ThrottleGate
+    from engine.scheduler.policy import CatchUp
+
+log = logging.getLogger(__name__)
+
+PENDING = [str(ExecutionState.SCHEDULED), str(ExecutionState.HELD)]
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        publisher: Publisher,
+        transitions: Transitions,
+        clock: Clock,
+        gate: ThrottleGate,
+        catch_up: CatchUp,
+        grace: float,
+        horizon: float,
+        refill: float,
+        lateness: Histogram,
+        outcomes: Counter,
+    ) -> None:
+        self._publisher = publisher
+        self._transitions = transitions
+        self._clock = clock
+        self._gate = gate
+        self._catch_up: CatchUp = catch_up
+        self._grace = grace
+        self._horizon = horizon
+        self._refill_every = refill
+        self._lateness = lateness
+        self._outcomes = outcomes
+        self._aps: AsyncIOScheduler | None = None
+        self._planned: set[str] = set()
+        self._fired: dict[str, datetime] = {}
+        """Executions fired in this leadership, so a refill that read them just before cannot re-add them."""
+        self._held: dict[str, ExecutionRecord] = {}
+        self._refiller: asyncio.Task[None] | None = None
+        self._refill_now = asyncio.Event()
+
+    @property
+    def active(self) -> bool:
+        return self._aps is not None
+
+    def status(self) -> dict[str, Any]:
+        return {"leader": self.active, "jobs": len(self._planned), "held": sorted(self._held)}
+
+    async def start(self) -> None:
+        """Become the firing replica: load the horizon, fire what is due (catch-up), keep refilling."""
+        self._aps = AsyncIOScheduler(
+            timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1}
+        )
+        self._aps.start()
+        await self.refill()
+        self._refiller = asyncio.create_task(self._refill_loop(), name="scheduler-refill")
+
+    async def stop(self) -> None:
+        refiller, self._refiller = self._refiller, None
+        if refiller is not None:
+            refiller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refiller
+        if self._aps is not None:
+            self._aps.shutdown(wait=False)
+            self._aps = None
+        self._planned.clear()
+        self._fired.clear()
+        self._held.clear()
+
+    def nudge(self) -> None:
+        """Something changed in the store (a booking confirmed, cancelled, paused…): refill soon."""
+        self._refill_now.set()
+
+    async def _refill_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._refill_now.wait(), self._refill_every)
+            self._refill_now.clear()
+            try:
+                await self.refill()
+            except Exception:
+                log.exception("scheduler refill failed; retrying in %ss", self._refill_every)
+
+    async def refill(self) -> int:
+        """Add a job for every pending execution planned within the horizon; drop jobs gone from it."""
+        if self._aps is None:
+            return 0
+        until = self._clock.now() + timedelta(seconds=self._horizon)
+        query = {"state": {"$in": PENDING}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
+        documents = await ExecutionRecord.get_pymongo_collection().find(query).sort("planned_at", 1).to_list()
+        current = {str(document["_id"]) for document in documents}
+        horizon_start = self._clock.now() - timedelta(seconds=self._horizon)
+        self._fired = {key: planned for key, planned in self._fired.items() if planned > horizon_start}
+        for stale in self._planned - current:  # cancelled or paused since loaded
+            with contextlib.suppress(Exception):
+                self._aps.remove_job(stale)
+            self._planned.discard(stale)
+        added = 0
+        for document in documents:
+            record = ExecutionRecord.model_validate(document)
+            if record.id in self._planned or record.id in self._held or record.id in self._fired:
+                continue
+            if record.state == ExecutionState.HELD:
+                self._held[record.id] = record
+                continue
+            self._planned.add(record.id)
+            # The injected clock may differ from the wall clock APScheduler sleeps on (tests): translate.
+            run_date = datetime.now(UTC) + (record.planned_at - self._clock.now())
+            self._aps.add_job(
+                self._fire, DateTrigger(run_date=run_date), args=[record], id=record.id, replace_existing=True
+            )
+            added += 1
+        await self._recheck_held()
+        return added
+
+    async def _fire(self, record: ExecutionRecord) -> None:
+        self._planned.discard(record.id)
+        self._fired[record.id] = record.planned_at
+        now = self._clock.now()
+        verdict = decide(record.planned_at, record.window_end, now, catch_up=self._catch_up, grace=self._grace)
+        if not isinstance(verdict, Fire):
+            await self._miss(record, verdict.reason, now)
+            return
+        blocked = self._gate.blocked(record.resources)
+        if blocked is not None:
+            await self._hold(record, *blocked, now=now)
+            return
+        moved = await self._transitions.move(record.id, ExecutionState.DUE, at=now)
+        if not moved:
+            stored = await ExecutionRecord.get(record.id)
+            # Idempotency guard: `due` already set (a previous leader died before publishing) still
+            # needs its event; the deterministic id makes a second publish a no-op.
+            if stored is None or stored.state != ExecutionState.DUE:
+                return
+        self._lateness.record(verdict.lateness)
+        self._outcomes.add(1, {"outcome": "due"})
+        due = ExecutionDue(
+            id=f"{record.id}:due",
+            execution=record.id,
+            booking=record.booking,
+            at=now,
+            workflow=record.workflow,
+            resources=record.resources,
+            planned_at=record.planned_at,
+            window_end=record.window_end,
+        )
+        await self._publisher.publish(subjects.EXECUTION_DUE, due, causation=record.id)
+
+    async def _miss(self, record: ExecutionRecord, reason: str, now: datetime) -> None:
+        self._held.pop(record.id, None)
+        if await self._transitions.finish(record.id, ExecutionState.MISSED, at=now, reason=reason):
+            self._outcomes.add(1, {"outcome": "missed"})
+            missed = ExecutionMissed(
+                id=f"{record.id}:missed", execution=record.id, booking=record.booking, at=now, reason=reason
+            )
+            await self._publisher.publish(subjects.EXECUTION_MISSED, missed, causation=record.id)
+
+    async def _hold(self, record: ExecutionRecord, resource: str, reason: str, *, now: datetime) -> None:
+        self._fired.pop(record.id, None)
+        self._held[record.id] = record.model_copy(update={"state": ExecutionState.HELD})
+        if record.state != ExecutionState.HELD and await self._transitions.move(
+            record.id, ExecutionState.HELD, at=now, reason=reason
+        ):
+            self._outcomes.add(1, {"outcome": "held"})
+            held = ExecutionHeld(
+                id=f"{record.id}:held",
+                execution=record.id,
+                booking=record.booking,
+                at=now,
+                reason=reason,
+                resource=resource,
+            )
+            await self._publisher.publish(subjects.EXECUTION_HELD, held, causation=record.id)
+
+    async def release(self, resource: str) -> None:
+        """The throttle released `resource`: fire what waited for it (if nothing else holds it back)."""
+        await self._recheck_held(resource)
+
+    async def _recheck_held(self, resource: str | None = None) -> None:
+        for record in list(self._held.values()):
+            if resource is not None and resource not in record.resources:
+                continue
+            now = self._clock.now()
+            if now >= record.window_end or self._gate.blocked(record.resources) is None:
+                self._held.pop(record.id, None)
+                await self._fire(record)

@@ -1,0 +1,119 @@
+"""The scheduler feature: leader election, firing, and `jetflow.ctl.schedule.*` for operators."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from typing import TYPE_CHECKING, Any
+
+from engine.executions.store import ExecutionRecord, Transitions
+from engine.scheduler.lease import LeaderLease
+from engine.scheduler.service import PENDING, Scheduler
+from schemas import subjects
+from schemas.queries import BookingRef, Upcoming
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    from engine.runtime import Runtime
+
+DOCUMENTS = ()
+#: Core-NATS nudge: "the pending executions changed, reload the horizon" (not in any stream).
+REFRESH = "jetflow.scheduler.refresh"
+
+
+async def install(runtime: Runtime) -> None:
+    settings = runtime.settings
+    meter = runtime.telemetry.meter
+    scheduler = Scheduler(
+        publisher=runtime.publisher,
+        transitions=Transitions(meter.create_counter("jetflow.executions.illegal_transitions")),
+        clock=runtime.clock,
+        gate=runtime.gate,
+        catch_up=settings.catch_up,
+        grace=settings.catch_up_grace,
+        horizon=settings.scheduler_horizon,
+        refill=settings.scheduler_refill,
+        lateness=meter.create_histogram(
+            "jetflow.scheduler.lateness",
+            unit="s",
+            description="Actual minus planned fire time.",
+            explicit_bucket_boundaries_advisory=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+        ),
+        outcomes=meter.create_counter("jetflow.scheduler.fired", description="Executions fired, held or missed."),
+    )
+
+    def observe(_: CallbackOptions) -> list[Observation]:
+        from opentelemetry.metrics import Observation
+
+        status = scheduler.status()
+        return [
+            Observation(status["jobs"], {"kind": "scheduled"}),
+            Observation(len(status["held"]), {"kind": "held"}),
+            Observation(1 if status["leader"] else 0, {"kind": "leader"}),
+        ]
+
+    meter.create_observable_gauge("jetflow.scheduler.executions", [observe], description="Timer jobs, held, leader.")
+    nc = runtime.publisher.connection
+
+    async def nudge(_: Msg) -> None:
+        scheduler.nudge()
+
+    subscriptions = [
+        await nc.subscribe(subject, cb=nudge)
+        for subject in (REFRESH, subjects.BOOKING_CONFIRMED, subjects.BOOKING_CANCELLED)
+    ]
+    tasks: list[asyncio.Task[None]] = []
+    if settings.scheduler_enabled:
+        lease = LeaderLease(runtime.js, "scheduler", runtime.instance, settings.lease_ttl)
+        tasks.append(asyncio.create_task(lease.run(scheduler.start, scheduler.stop), name="scheduler-lease"))
+
+        async def stop() -> None:
+            await lease.stop()
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await scheduler.stop()
+            for subscription in subscriptions:
+                await subscription.unsubscribe()
+
+        runtime.stopping.append(stop)
+
+    async def set_paused(query: BookingRef, paused: bool) -> dict[str, Any]:
+        result = await ExecutionRecord.get_pymongo_collection().update_many(
+            {"booking": query.booking, "state": {"$in": PENDING}}, {"$set": {"paused": paused}}
+        )
+        await nc.publish(REFRESH, b"")
+        return {"booking": query.booking, "paused": paused, "executions": result.modified_count}
+
+    async def pause(query: BookingRef) -> dict[str, Any]:
+        return await set_paused(query, True)
+
+    async def resume(query: BookingRef) -> dict[str, Any]:
+        return await set_paused(query, False)
+
+    async def upcoming(query: Upcoming) -> dict[str, Any]:
+        condition: dict[str, Any] = {"state": {"$in": PENDING}}
+        if query.booking:
+            condition["booking"] = query.booking
+        documents = (
+            await ExecutionRecord.get_pymongo_collection()
+            .find(condition)
+            .sort("planned_at", 1)
+            .limit(query.limit)
+            .to_list()
+        )
+        items = [ExecutionRecord.model_validate(document).public() for document in documents]
+        return {"items": items, "next": None}
+
+    async def status(_: Any) -> dict[str, Any]:
+        return {"instance": runtime.instance, "pid": os.getpid(), **scheduler.status()}
+
+    control = runtime.control
+    await control.add_query("schedule-pause", subjects.ctl("schedule", "pause"), BookingRef, pause)
+    await control.add_query("schedule-resume", subjects.ctl("schedule", "resume"), BookingRef, resume)
+    await control.add_query("schedule-upcoming", subjects.ctl("schedule", "upcoming"), Upcoming, upcoming)
+    await control.add_query("schedule-status", subjects.ctl("schedule", "status"), None, status)

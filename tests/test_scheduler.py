@@ -1,0 +1,247 @@
+"""The scheduler seen from outside: due events on time and once, catch-up, holds, pause, fail-over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from engine.app import Engine
+from tests.support.process import EngineProcess, wait_for_instances
+from tests.support.streams import request_json, stream_messages, wait_for_messages
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from engine.runtime import Runtime
+    from engine.settings import Settings
+
+EXECUTIONS = "JETFLOW_EXECUTIONS"
+
+
+async def catalog(client: Client) -> None:
+    js = client.jetstream()
+    await js.publish("jetflow.resource.upsert", json.dumps({"id": "node-a", "capacity": 1000}).encode())
+    await js.publish(
+        "jetflow.workflow.upsert", json.dumps({"id": "wf", "steps": [{"name": "s", "image": "alpine"}]}).encode()
+    )
+    for _ in range(100):
+        if (await request_json(client, "jetflow.ctl.workflow.get", {"id": "wf"})).get("status") != "error":
+            return
+        await asyncio.sleep(0.05)
+
+
+def every_second(booking: str, start: datetime, seconds: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "id": booking,
+        "workflow": "wf",
+        "resources": ["node-a"],
+        "cron": "* * * * * *",
+        "start": start.isoformat(),
+        "end": (start + timedelta(seconds=seconds)).isoformat(),
+        **extra,
+    }
+
+
+def burst(booking: str, start: datetime, count: int, window: float, step: int = 1) -> dict[str, Any]:
+    """`count` executions `step` seconds apart from `start`, in a booking window of `window` seconds,
+    each execution holding its slot until the window ends (so late firing is still allowed)."""
+    moments = [start + timedelta(seconds=i * step) for i in range(count)]
+    seconds = ",".join(str(moment.second) for moment in moments)
+    minutes = ",".join(sorted({str(moment.minute) for moment in moments}))
+    return {
+        "id": booking,
+        "workflow": "wf",
+        "resources": ["node-a"],
+        "cron": f"{seconds} {minutes} * * * *",
+        "start": start.isoformat(),
+        "end": (start + timedelta(seconds=window)).isoformat(),
+        "duration": window,
+    }
+
+
+def next_second(after: float) -> datetime:
+    return (datetime.now(UTC) + timedelta(seconds=after)).replace(microsecond=0)
+
+
+async def due_events(client: Client) -> list[dict[str, Any]]:
+    return [event for _, event in await stream_messages(client, EXECUTIONS, "jetflow.execution.due")]
+
+
+@pytest.mark.timeout(90)
+async def test_load_scenario_165_executions_fire_once_within_their_second(engine: Runtime, client: Client) -> None:
+    await catalog(client)
+    start = next_second(4)
+    replies = await asyncio.gather(
+        *(request_json(client, "jetflow.ctl.booking.request", every_second(f"load-{i}", start, 11)) for i in range(15))
+    )
+    assert {reply["status"] for reply in replies} == {"confirmed"}
+    planned = {execution for reply in replies for execution in reply["executions"]}
+    assert len(planned) == 165
+    await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 11)
+    found = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 165, timeout=10)
+    events = [event for _, event in found]
+    per_execution = Counter(event["execution"] for event in events)
+    assert set(per_execution) == planned
+    assert set(per_execution.values()) == {1}
+    lateness = sorted(
+        (datetime.fromisoformat(e["at"]) - datetime.fromisoformat(e["planned_at"])).total_seconds() for e in events
+    )
+    assert lateness[0] >= -0.05, lateness[:3]
+    assert lateness[-1] < 1.0, lateness[-3:]
+    listed = await request_json(client, "jetflow.ctl.execution.list", {"state": "due", "limit": 1000})
+    assert len(listed["items"]) == 165
+
+
+class Gate:
+    """A fake throttle state: resources listed in `closed` receive no new work."""
+
+    def __init__(self) -> None:
+        self.closed: set[str] = set()
+
+    def blocked(self, resources: Sequence[str]) -> tuple[str, str] | None:
+        for resource in resources:
+            if resource in self.closed:
+                return resource, f"{resource} is tainted (test)"
+        return None
+
+
+async def test_throttled_resource_holds_then_releases(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    gate = Gate()
+    gate.closed.add("node-a")
+    jetflow = Engine(settings, nats_url=nats_url, mongo_url=mongo_url, gate=gate)
+    await jetflow.start()
+    try:
+        await catalog(client)
+        start = next_second(2)
+        one_shot = {k: v for k, v in every_second("held", start, 30).items() if k != "cron"}
+        reply = await request_json(client, "jetflow.ctl.booking.request", one_shot)
+        assert reply["status"] == "confirmed"
+        held = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.held", 1, timeout=6)
+        assert held[0][1]["resource"] == "node-a"
+        assert "tainted" in held[0][1]["reason"]
+        assert await due_events(client) == []
+        gate.closed.clear()
+        due = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=5)
+        assert [event["execution"] for _, event in due] == reply["executions"]
+    finally:
+        await jetflow.stop()
+
+
+async def test_pause_holds_fire_until_resume(engine: Runtime, client: Client) -> None:
+    await catalog(client)
+    start = next_second(3)
+    reply = await request_json(client, "jetflow.ctl.booking.request", burst("paused", start, 2, 50))
+    assert reply["status"] == "confirmed"
+    paused = await request_json(client, "jetflow.ctl.schedule.pause", {"booking": "paused"})
+    assert paused["executions"] == 2
+    upcoming = await request_json(client, "jetflow.ctl.schedule.upcoming", {"booking": "paused"})
+    assert [item["id"] for item in upcoming["items"]] == reply["executions"]
+    await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 2.5)
+    assert await due_events(client) == []
+    await request_json(client, "jetflow.ctl.schedule.resume", {"booking": "paused"})
+    due = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 2, timeout=5)
+    assert sorted(event["execution"] for _, event in due) == sorted(reply["executions"])
+
+
+class ShiftedClock:
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.mark.parametrize("policy", ["fire", "skip"])
+async def test_restart_after_downtime_applies_catch_up_policy(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client, policy: str
+) -> None:
+    clock = ShiftedClock()
+    first = Engine(settings, nats_url=nats_url, mongo_url=mongo_url, clock=clock)
+    await first.start()
+    await catalog(client)
+    start = next_second(60)
+    # Three executions at start, +5 s, +10 s; each holds its slot for 20 s (windows end at +20, +25, +30).
+    reply = await request_json(
+        client, "jetflow.ctl.booking.request", burst("down", start, 3, 50, step=5) | {"duration": 20}
+    )
+    assert reply["status"] == "confirmed"
+    await first.stop()
+    # 22 s after `start` while no engine ran: the first execution's window has ended, the others' not.
+    clock.offset = start + timedelta(seconds=22) - datetime.now(UTC)
+    second = Engine(
+        settings.model_copy(update={"catch_up": policy}), nats_url=nats_url, mongo_url=mongo_url, clock=clock
+    )
+    await second.start()
+    try:
+        missed = "jetflow.execution.missed"
+        want_missed = 1 if policy == "fire" else 3
+        found = await wait_for_messages(client, EXECUTIONS, missed, want_missed, timeout=8)
+        await asyncio.sleep(0.5)
+        due = await due_events(client)
+    finally:
+        await second.stop()
+    first_id, *others = reply["executions"]
+    missed_ids = sorted(event["execution"] for _, event in found)
+    if policy == "fire":
+        assert missed_ids == [first_id]
+        assert "window ended" in found[0][1]["reason"]
+        assert sorted(event["execution"] for event in due) == sorted(others)
+    else:
+        assert missed_ids == sorted(reply["executions"])
+        assert all("skip" in event["reason"] or "window ended" in event["reason"] for _, event in found)
+        assert due == []
+
+
+@pytest.mark.timeout(120)
+async def test_leader_killed_standby_takes_over_nothing_lost_or_doubled(
+    nats_url: str, mongo_url: str, client: Client, tmp_path: Path
+) -> None:
+    database = f"t{uuid.uuid4().hex[:12]}"
+    replicas = [
+        EngineProcess(nats_url, mongo_url, database, tmp_path / f"e{i}.log", lease_ttl="2", scheduler_refill="1")
+        for i in range(2)
+    ]
+    for replica in replicas:
+        replica.start()
+    try:
+        await wait_for_instances(client, 2)
+        await catalog(client)
+        start = next_second(3)
+        replies = await asyncio.gather(
+            *(request_json(client, "jetflow.ctl.booking.request", burst(f"fo-{i}", start, 12, 50)) for i in range(4))
+        )
+        planned = {execution for reply in replies for execution in reply["executions"]}
+        assert len(planned) == 48
+        await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 4)
+        leaders = set()
+        for _ in range(20):
+            status = await request_json(client, "jetflow.ctl.schedule.status", b"")
+            if status["leader"]:
+                leaders.add(status["pid"])
+        assert len(leaders) == 1
+        (leader_pid,) = leaders
+        victim = next(r for r in replicas if r.process is not None and r.process.pid == leader_pid)
+        victim.kill()  # SIGKILL while executions are firing
+        fired_before = len(await due_events(client))
+        await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 12 + 4)
+        events = await due_events(client)
+        listed = await request_json(client, "jetflow.ctl.execution.list", {"state": "due", "limit": 1000})
+    finally:
+        for replica in replicas:
+            replica.stop()
+    assert 0 < fired_before < 48
+    per_execution = Counter(event["execution"] for event in events)
+    assert set(per_execution) == planned, f"lost: {sorted(planned - set(per_execution))}"
+    assert set(per_execution.values()) == {1}
+    assert {item["id"] for item in listed["items"]} == planned
