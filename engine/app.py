@@ -17,6 +17,7 @@ from nats.errors import Error as NatsError
 
 from engine.bus.consumer import Consumers
 from engine.bus.deadletter import DeadLetters
+from engine.bus.exhausted import watch_exhausted
 from engine.bus.publisher import Publisher
 from engine.connection import NatsUnavailable, broker_options
 from engine.control.health import health_report
@@ -31,6 +32,8 @@ from engine.version import VERSION
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
+
+    from nats.aio.subscription import Subscription
 
     from engine.runtime import Clock
     from engine.scheduler.gate import ThrottleGate
@@ -69,6 +72,7 @@ class Engine:
         self.extra_features = tuple(extra_features)
         self.runtime: Runtime | None = None
         self._outcomes: Outcomes | None = None
+        self._exhausted: Subscription | None = None
 
     async def start(self) -> Runtime:
         from handlers import DOCUMENTS, FEATURES
@@ -91,6 +95,7 @@ class Engine:
         self._outcomes = Outcomes(nc)
         control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
         await control.start()
+        self._exhausted = await watch_exhausted(nc, js, dead_letters)
         router = NatsRouter()
         runtime = Runtime(
             settings=self.settings,
@@ -130,6 +135,9 @@ class Engine:
             await runtime.control.stop()
         if self._outcomes is not None:
             await self._outcomes.close()
+        if self._exhausted is not None:
+            await self._exhausted.unsubscribe()
+            self._exhausted = None
         await self.broker.stop()
         if runtime is not None:
             await runtime.store.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -51,7 +51,15 @@ class Settings(BaseSettings):
     ack_wait: float = Field(
         default=30.0, gt=0, description="Seconds a handler may take before JetStream redelivers the message."
     )
-    pull_batch: int = Field(default=64, ge=1, le=1024, description="Messages fetched per pull request.")
+    handler_timeout: float = Field(
+        default=25.0, gt=0, description="Seconds a handler may run before it counts as failed (keep below ack_wait)."
+    )
+    pull_batch: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Messages fetched per pull request; a batch is handled concurrently, the next fetched after it.",
+    )
 
     # --- MongoDB ------------------------------------------------------------------------------
     mongo_url: str | None = Field(
@@ -104,3 +112,12 @@ class Settings(BaseSettings):
     ctl_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a jetflow.ctl request waits for the outcome of its command."
     )
+
+    @model_validator(mode="after")
+    def _timeouts_fit(self) -> Settings:
+        if self.handler_timeout >= self.ack_wait:
+            raise ValueError(
+                f"handler_timeout ({self.handler_timeout:g}s) must be below ack_wait ({self.ack_wait:g}s), "
+                "or JetStream redelivers a message while its handler still runs"
+            )
+        return self

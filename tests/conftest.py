@@ -56,6 +56,7 @@ def settings() -> Settings:
         backoff=(0.1, 0.2),
         max_deliver=3,
         ack_wait=5.0,
+        handler_timeout=4.0,
         ctl_timeout=5.0,
         lease_ttl=1.0,
         scheduler_refill=0.5,

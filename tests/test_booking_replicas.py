@@ -130,7 +130,8 @@ async def test_sigkill_mid_burst_then_restart_gives_one_outcome_each(
     nats_url: str, mongo_url: str, client: Client, tmp_path: Path
 ) -> None:
     database = f"t{uuid.uuid4().hex[:12]}"
-    engine = EngineProcess(nats_url, mongo_url, database, tmp_path / "engine.log", ack_wait="3")
+    slow_store = {"ack_wait": "10", "handler_timeout": "8", "pull_batch": "4"}  # the embedded store is slow
+    engine = EngineProcess(nats_url, mongo_url, database, tmp_path / "engine.log", **slow_store)
     engine.start()
     await wait_for_instances(client, 1)
     await prepare_catalog(client)
@@ -142,7 +143,9 @@ async def test_sigkill_mid_burst_then_restart_gives_one_outcome_each(
         await asyncio.sleep(0.05)
     engine.kill()
     decided_before_kill = len(await outcomes(client, 0, 0))
-    restarted = EngineProcess(nats_url, mongo_url, database, tmp_path / "engine-2.log", ack_wait="3")
+    restarted = EngineProcess(
+        nats_url, mongo_url, database, tmp_path / "engine-2.log", ack_wait="3", handler_timeout="2.5"
+    )
     restarted.start()
     try:
         await wait_for_instances(client, 1)

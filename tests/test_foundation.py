@@ -175,3 +175,52 @@ async def _eventually(client: Client, subject: str, body: dict[str, Any], timeou
         if reply.get("status") != "error" or time.monotonic() > deadline:
             return reply
         await asyncio.sleep(0.05)
+
+
+async def test_message_whose_handler_hangs_is_dead_lettered_when_redelivery_stops(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    """No exception to catch: the handler never returns. It is timed out, retried, then dead-lettered."""
+    import asyncio
+
+    release = asyncio.Event()
+    calls: list[int] = []
+
+    async def install(runtime: Runtime) -> None:
+        from schemas.catalog import Resource
+
+        @runtime.consumers.durable(runtime.router, name="hangs", subject="jetflow.resource.hangs", model=Resource)
+        async def hangs(resource: Resource, delivery: Delivery) -> None:
+            calls.append(delivery.deliveries)
+            await release.wait()
+
+    quick = settings.model_copy(update={"handler_timeout": 0.5, "max_deliver": 2})
+    jetflow = Engine(quick, nats_url=nats_url, mongo_url=mongo_url, extra_features=[install])
+    await jetflow.start()
+    try:
+        await client.jetstream().publish("jetflow.resource.hangs", json.dumps(NODE).encode())
+        letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.resource.hangs", 1, timeout=10)
+    finally:
+        release.set()
+        await jetflow.stop()
+    assert [letter["code"] for _, letter in letters] == ["exhausted"]
+    assert "did not finish within 0.5s" in letters[0][1]["reason"]
+    assert letters[0][1]["deliveries"] == 2
+    assert calls == [1, 2]
+
+
+async def test_message_nobody_acknowledges_is_dead_lettered_after_max_deliveries(
+    engine: Runtime, client: Client
+) -> None:
+    """A jetflow consumer that never settles (its process died each time): JetStream's advisory is the signal."""
+    from nats.js.api import ConsumerConfig
+
+    js = client.jetstream()
+    config = ConsumerConfig(ack_wait=0.5, max_deliver=1, filter_subject="jetflow.resource.poison")
+    probe = await js.pull_subscribe("jetflow.resource.poison", durable="jetflow-probe", config=config)
+    await js.publish("jetflow.resource.poison", b'{"id": "x"}', headers={"Nats-Msg-Id": "poison-1"})
+    (msg,) = await probe.fetch(1, timeout=2)  # taken, never acknowledged
+    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.resource.poison", 1, timeout=10)
+    assert [letter["code"] for _, letter in letters] == ["exhausted"]
+    assert "without an acknowledgement" in letters[0][1]["reason"]
+    assert msg.data == b'{"id": "x"}'

@@ -15,6 +15,7 @@ So a message is never lost (it is either handled or dead-lettered) and the loop 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -147,12 +148,19 @@ class Consumers:
 
     async def _run[M: Message](self, handler: Handler[M], event: M, delivery: Delivery, origin: Origin) -> str:
         try:
-            await handler(event, delivery)
+            # A handler that hangs would stall this consumer: give up before JetStream redelivers.
+            async with asyncio.timeout(self._settings.handler_timeout):
+                await handler(event, delivery)
         except PermanentError as error:
             await self._dead_letters.record(origin, error.code, error.reason)
             return "dead_lettered"
         except Exception as error:
-            reason = error.reason if isinstance(error, TemporaryError) else f"{type(error).__name__}: {error}"
+            if isinstance(error, TemporaryError):
+                reason = error.reason
+            elif isinstance(error, TimeoutError):
+                reason = f"handler did not finish within {self._settings.handler_timeout:g}s"
+            else:
+                reason = f"{type(error).__name__}: {error}"
             if delivery.deliveries >= self._settings.max_deliver:
                 await self._dead_letters.record(
                     origin, "exhausted", f"gave up after {delivery.deliveries} deliveries: {reason}"
