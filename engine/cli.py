@@ -27,7 +27,7 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    for noisy in ("pymongo", "faststream", "jetflow.bus", "opentelemetry"):
+    for noisy in ("pymongo", "faststream", "jetflow.bus", "opentelemetry", "apscheduler"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
