@@ -113,6 +113,9 @@ class Gate:
                 return resource, f"{resource} is tainted (test)"
         return None
 
+    def limit(self, resource: str, base: int) -> int:
+        return 0 if resource in self.closed else base
+
 
 async def test_throttled_resource_holds_then_releases(
     settings: Settings, nats_url: str, mongo_url: str, client: Client

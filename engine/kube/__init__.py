@@ -1,0 +1,1 @@
+"""Kubernetes: the names jetflow gives its objects, and (later) the only code that talks to the API."""
