@@ -96,6 +96,24 @@ class Settings(BaseSettings):
         default=6.0, ge=1, description="Seconds before a dead leader's lease expires and a standby takes over."
     )
 
+    # --- Kubernetes ---------------------------------------------------------------------------
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig file of the cluster that runs workflows. Unset: in-cluster credentials when "
+        "running in a pod, else the kubernetes client's default (~/.kube/config or $KUBECONFIG) if it exists.",
+    )
+    kube_context: str | None = Field(default=None, description="Kubeconfig context to use; unset: the current one.")
+    kube_in_cluster: bool | None = Field(
+        default=None,
+        description="Use the pod's service account. Unset: detected (a service-account token is mounted).",
+    )
+    manifests_dir: Path | None = Field(
+        default=None,
+        description="Write manifests as YAML files to this folder instead of a cluster (nothing reaches "
+        "Kubernetes). `jetflow up` sets it to <state_dir>/manifests when no cluster is configured.",
+    )
+    kube_timeout: float = Field(default=15.0, gt=0, description="Seconds one Kubernetes API request may take.")
+
     # --- local state --------------------------------------------------------------------------
     state_dir: Path = Field(
         default=Path(".jetflow"), description="Folder of the embedded servers' data (`jetflow up`)."
