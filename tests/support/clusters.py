@@ -14,15 +14,19 @@ from engine.kube.connect import connect
 from engine.kube.kinds import KINDS
 from engine.settings import Settings
 from tests import servers
-from tests.support.kube import KubeHarness, kubeconfig
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from tests.support.kube import KubeHarness
 
 
 @asynccontextmanager
 async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
     """A kmock cluster whose kubeconfig is written to `config` (in an existing folder), or the real one."""
+    # Imported here: tests/support/kube.py is a pytest plugin, which must not be imported before pytest loads it.
+    from tests.support.kube import KubeHarness, kubeconfig
+
     if servers.EXTERNAL_KUBECONFIG:
         settings = Settings(kubeconfig=Path(servers.EXTERNAL_KUBECONFIG), _env_file=None)
         emulator = None
