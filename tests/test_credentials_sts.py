@@ -56,7 +56,7 @@ class Recording(BaseHTTPRequestHandler):
 
 @contextmanager
 def recording_sts(status: int) -> Iterator[tuple[str, list[dict[str, list[str]]]]]:
-    handler = type("Handler", (Recording,), {"bodies": [], "status": status})
+    handler: type[Recording] = type("Handler", (Recording,), {"bodies": [], "status": status})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
