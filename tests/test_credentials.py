@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import SecretStr
 
 from engine.credentials.keys import generate_private_key, public_key_of
+from engine.credentials.sweep import sweep_expired
 from engine.kube import names
 from engine.settings import StorageAccess
 from tests.servers import free_port
@@ -96,6 +97,22 @@ async def test_a_request_yields_one_secret_with_working_scoped_expiring_keys(
         lease = await request_json(client, "jetflow.ctl.credential.get", {"id": body["id"]})
         assert lease["state"] == "issued"
         assert values[names.S3_SECRET_KEY] not in str(lease)
+
+        # Once the keys expired, the sweep of the compute's peer deletes the Secret (once).
+        assert await sweep_expired("a", kube.client, At(expires_at - timedelta(seconds=1))) == 0
+        assert await sweep_expired("a", kube.client, At(expires_at + timedelta(seconds=1))) == 1
+        assert await secret_values(kube, namespace, "s3-minio") is None
+        assert await sweep_expired("a", kube.client, At(expires_at + timedelta(seconds=2))) == 0
+        lease = await request_json(client, "jetflow.ctl.credential.get", {"id": body["id"]})
+        assert lease["state"] == "expired"
+
+
+class At:
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def now(self) -> datetime:
+        return self.moment
 
 
 def _refused(keys: Any, bucket: str) -> bool:
