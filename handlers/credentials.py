@@ -54,6 +54,8 @@ async def install(runtime: Runtime) -> None:
     nc = runtime.publisher.connection
     catalog = Catalog()
     outcomes = meter.create_counter("jetflow.credentials", description="Credential requests answered, by outcome.")
+    for outcome in ("issued", "failed"):
+        outcomes.add(0, {"outcome": outcome})  # both series exist from the start, for rates and alerts
     credentials = Credentials(
         settings,
         catalog,
