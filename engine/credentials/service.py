@@ -128,9 +128,11 @@ class Credentials:
             updated_at=self._clock.now(),
         )
         if not moved:
-            # Revoked while we issued (the execution ended): take the Secret back.
-            await self._delete(plan.compute_peer, request.execution, plan.namespace, plan.name, strict=False)
             stored = await CredentialLease.get(request.id)
+            if stored is not None and stored.state in ("revoked", "expired"):
+                # The execution ended while we issued: take the Secret back.
+                await self._delete(plan.compute_peer, request.execution, plan.namespace, plan.name, strict=False)
+            # Otherwise a concurrent attempt answered first: its outcome stands (same Secret, 409).
             return _stored(stored) if stored is not None else []
         return [Emit(subjects.CREDENTIAL_ISSUED, issued)]
 
@@ -200,9 +202,6 @@ class Credentials:
         self, request: CredentialRequest, refusal: Refused, plan: Plan | None, *, execution: ExecutionRecord | None
     ) -> list[Emit]:
         log.warning("credential request %s failed (%s): %s", request.id, refusal.code, refusal.reason)
-        if plan is not None:
-            # Nothing half-created: a store that timed out may still have created the Secret.
-            await self._delete(plan.compute_peer, request.execution, plan.namespace, plan.name, strict=False)
         failed = CredentialFailed(
             id=f"{request.id}:failed",
             request=request.id,
@@ -218,8 +217,9 @@ class Credentials:
             "outcome_subject": subjects.CREDENTIAL_FAILED,
             "outcome": failed.model_dump(mode="json"),
         }
+        recorded = False
         if plan is None:
-            await CredentialLease.get_pymongo_collection().update_one(
+            result = await CredentialLease.get_pymongo_collection().update_one(
                 {"_id": request.id},
                 {
                     "$setOnInsert": {
@@ -236,8 +236,16 @@ class Credentials:
                 },
                 upsert=True,
             )
-        else:
-            await leases.move(request.id, ("pending",), "failed", **fields)
+            recorded = result.upserted_id is not None
+        # Compare-and-set: a concurrent attempt at the same request (a replay on another replica) that
+        # succeeded keeps its outcome and its Secret; only the attempt that moves the lease cleans up.
+        recorded = recorded or await leases.move(request.id, ("pending",), "failed", **fields)
+        stored = await CredentialLease.get(request.id)
+        if not recorded:
+            return _stored(stored) if stored is not None else []
+        if stored is not None and stored.compute_peer:
+            # Nothing half-created: a store that timed out may still have created the Secret.
+            await self._delete(stored.compute_peer, request.execution, stored.namespace, stored.name, strict=False)
         emits = [Emit(subjects.CREDENTIAL_FAILED, failed)]
         reason = f"storage credentials for '{request.storage}' failed: {refusal.reason}"
         if execution is not None and await self._transitions.finish(
