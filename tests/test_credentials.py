@@ -184,3 +184,39 @@ async def test_failures_publish_failed_with_a_code_and_leave_nothing_behind(
 
         if kube.emulator is not None:
             assert not [r for r in kube.requests(methods=("post",)) if r[1].endswith("/secrets")]
+
+
+async def test_duplicates_in_flight_issue_one_credential(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client, kube: KubeHarness, s3: S3
+) -> None:
+    """Five copies of one request at once (no Nats-Msg-Id, so all are delivered, in one pull batch):
+    one AssumeRole, one Secret, one issued event; the others wait for the first attempt's outcome."""
+    bucket, private = s3.bucket(), generate_private_key()
+    config = peer_settings(settings, kube, private, minio=s3.access(bucket)).model_copy(
+        update={"backoff": (0.5, 1.0), "max_deliver": 5}
+    )
+    issue_requests: list[object] = []
+
+    async def count(msg: object) -> None:
+        issue_requests.append(msg)
+
+    await client.subscribe("jetflow.peer.a.credential.issue", cb=count)
+    async with jetflow(config, nats_url, mongo_url):
+        await publish_catalog(
+            client,
+            {"id": "minio", "kind": "storage", "peer": "a", "endpoint": s3.endpoint},
+            {"id": "node-a", "kind": "compute", "peer": "a", "public_key": public_key_of(private)},
+        )
+        later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+        body = json.dumps(request("run-dup", bucket, expires_at=later)).encode()
+        js = client.jetstream()
+        await asyncio.gather(*(js.publish("jetflow.credential.request", body) for _ in range(5)))
+        issued = await wait_for_messages(client, "JETFLOW_CREDENTIALS", "jetflow.credential.issued", 1, 20)
+        await asyncio.sleep(2.0)  # the waiting copies come back after their backoff and find the outcome
+        assert len(await wait_for_messages(client, "JETFLOW_CREDENTIALS", "jetflow.credential.issued", 1, 0)) == 1
+        assert [event["request"] for _, event in issued] == ["run-dup:credential:minio"]
+        assert len(issue_requests) == 1
+        assert not await wait_for_messages(client, "JETFLOW_DLQ", "jetflow.dlq.>", 0, 0)
+        if kube.emulator is not None:
+            posts = [r for r in kube.requests(methods=("post",)) if r[1].endswith("/secrets")]
+            assert len(posts) == 1

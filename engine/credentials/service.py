@@ -86,11 +86,13 @@ class Credentials:
         known = await CredentialLease.get(request.id)
         if known is not None and known.state != "pending":
             return _stored(known)
+        if known is not None:
+            self._not_in_progress(known)
         try:
             plan = await self._plan(request)
         except Refused as refusal:
             return await self._fail(request, refusal, None, execution=await ExecutionRecord.get(request.execution))
-        lease, _ = await create_once(
+        lease, created = await create_once(
             CredentialLease(
                 id=request.id,
                 execution=request.execution,
@@ -106,6 +108,8 @@ class Credentials:
         )
         if lease.state != "pending":  # another replica answered it meanwhile
             return _stored(lease)
+        if not created:
+            self._not_in_progress(lease)
         try:
             expires_at = await self._deliver(request, plan)
         except Refused as refusal:
@@ -135,6 +139,16 @@ class Credentials:
             # Otherwise a concurrent attempt answered first: its outcome stands (same Secret, 409).
             return _stored(stored) if stored is not None else []
         return [Emit(subjects.CREDENTIAL_ISSUED, issued)]
+
+    def _not_in_progress(self, lease: CredentialLease) -> None:
+        """A duplicate of a request another replica is answering right now waits for its outcome.
+
+        An attempt lasts at most two peer requests; a pending lease older than that is a crashed
+        attempt, which this one takes over (the Secret it may have stored is kept: 409).
+        """
+        attempt = timedelta(seconds=2 * self._settings.peer_timeout + 1)
+        if self._clock.now() - lease.updated_at < attempt:
+            raise TemporaryError(f"credential request {lease.id} is being answered by another attempt")
 
     async def _plan(self, request: CredentialRequest) -> Plan:
         found = await self._catalog.resources([request.storage, request.compute])
