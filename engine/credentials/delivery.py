@@ -51,7 +51,7 @@ class Delivery:
             values=values,
         )
         # The namespace may not exist yet (dispatch creates it too): 409 from either is "already there".
-        await self._kube.create(namespace_manifest(message.namespace, execution=message.execution))
+        await self._kube.create(namespace_manifest(message.namespace, execution=message.execution, peer=self._peer_id))
         created = await self._kube.create(secret)
         log.info(
             "%s Secret %s/%s for %s", "created" if created else "kept", message.namespace, message.name, message.id

@@ -28,14 +28,23 @@ def labels(*, execution: str, storage: str, peer: str) -> dict[str, str]:
 SECRET = ("v1", "Secret")
 
 
-def namespace_manifest(namespace: str, *, execution: str) -> dict[str, Any]:
-    """The execution namespace, in case the credentials arrive before dispatch created it."""
+def namespace_manifest(namespace: str, *, execution: str, peer: str) -> dict[str, Any]:
+    """The execution namespace, in case the credentials arrive before dispatch created it.
+
+    Labelled and annotated like dispatch's own (managed-by, execution, peer), so this peer's
+    namespace janitor finds it; a 409 when dispatch created it first is the usual case.
+    """
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": namespace,
-            "labels": {names.MANAGED_BY: names.MANAGER, names.EXECUTION: names.label(execution)},
+            "labels": {
+                names.MANAGED_BY: names.MANAGER,
+                names.EXECUTION: names.label(execution),
+                names.PEER: names.label(peer),
+            },
+            "annotations": {names.EXECUTION: execution},
         },
     }
 
