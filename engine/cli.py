@@ -125,6 +125,20 @@ def run(
     _run(lambda: _serve(settings, nats_url, mongo_url, []))
 
 
+@app.command("peer-key")
+def peer_key(
+    new: Annotated[bool, typer.Option("--new", help="Print a new private key for JETFLOW_PEER_PRIVATE_KEY.")] = False,
+) -> None:
+    """Print this peer's public key (for Resource.public_key in the catalog); generated on first use."""
+    from engine.credentials.keys import PeerKey, generate_private_key, public_key_of
+
+    if new:
+        private = generate_private_key()
+        print(f"JETFLOW_PEER_PRIVATE_KEY={private}\npublic key: {public_key_of(private)}")
+        return
+    print(PeerKey(Settings()).public_key)
+
+
 def _run(main: object) -> None:
     from engine.connection import NatsUnavailable
     from engine.store import StoreUnavailable

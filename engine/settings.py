@@ -10,8 +10,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class StorageAccess(BaseModel):
+    """How this peer issues credentials for one storage resource it owns (an S3/MinIO server with STS).
+
+    Given as JSON in `JETFLOW_STORAGES`, keyed by storage resource id, for example
+    `{"minio-b": {"access_key": "jetflow", "secret_key": "...", "buckets": ["data"]}}`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    endpoint: str | None = Field(
+        default=None,
+        description="S3/STS URL this peer reaches the storage at, e.g. https://minio.b:9000; the catalog "
+        "Resource.endpoint when unset.",
+    )
+    access_key: str = Field(min_length=1, description="Identity that assumes roles (a MinIO user or service account).")
+    secret_key: SecretStr = Field(description="Its secret key.")
+    role_arn: str | None = Field(default=None, description="Role to assume; MinIO ignores it, AWS-style STS needs it.")
+    region: str = Field(default="us-east-1", description="Region the STS request is signed for.")
+    verify_tls: bool = Field(default=True, description="Verify the server's TLS certificate (https endpoints).")
+    ca_bundle: Path | None = Field(default=None, description="CA bundle to verify the server with, if not a public CA.")
+    buckets: tuple[str, ...] = Field(
+        min_length=1, description="Buckets this storage exports; a request for any other bucket is refused."
+    )
 
 
 class Settings(BaseSettings):
@@ -94,6 +119,51 @@ class Settings(BaseSettings):
     scheduler_refill: float = Field(default=30.0, gt=0, description="Seconds between reloads of the horizon.")
     lease_ttl: float = Field(
         default=6.0, ge=1, description="Seconds before a dead leader's lease expires and a standby takes over."
+    )
+
+    # --- Kubernetes ---------------------------------------------------------------------------
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig file of the cluster that runs workflows. Unset: in-cluster credentials when "
+        "running in a pod, else the kubernetes client's default (~/.kube/config or $KUBECONFIG) if it exists.",
+    )
+    kube_context: str | None = Field(default=None, description="Kubeconfig context to use; unset: the current one.")
+    kube_in_cluster: bool | None = Field(
+        default=None,
+        description="Use the pod's service account. Unset: detected (a service-account token is mounted).",
+    )
+    manifests_dir: Path | None = Field(
+        default=None,
+        description="Write manifests as YAML files to this folder instead of a cluster (nothing reaches "
+        "Kubernetes). `jetflow up` sets it to <state_dir>/manifests when no cluster is configured.",
+    )
+    kube_timeout: float = Field(default=15.0, gt=0, description="Seconds one Kubernetes API request may take.")
+
+    # --- storage credentials ------------------------------------------------------------------
+    storages: dict[str, StorageAccess] = Field(
+        default_factory=dict,
+        description="Storage resources this peer issues credentials for (JSON: storage id -> StorageAccess).",
+    )
+    credential_margin: float = Field(
+        default=900.0, ge=0, description="Seconds credentials outlive the end of their execution's window."
+    )
+    credential_max_duration: float = Field(
+        default=43200.0,
+        ge=3600,
+        description="Longest lifetime of issued credentials in seconds (STS caps it; MinIO raises anything "
+        "below 3600 to 3600).",
+    )
+    peer_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to wait for another peer's reply (credential issue, secret store)."
+    )
+    peer_private_key: SecretStr | None = Field(
+        default=None,
+        description="Base64 X25519 private key of this peer (secrets sent to it are sealed to its public key). "
+        "Unset: read from, or generated on first use into, <state_dir>/peer.key. Every replica of one peer "
+        "needs the same key.",
+    )
+    credential_sweep: float = Field(
+        default=60.0, gt=0, description="Seconds between sweeps that delete this peer's expired credential Secrets."
     )
 
     # --- local state --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import booking, catalog, schedule
+from handlers import booking, catalog, credentials, schedule
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -17,5 +17,10 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
 
-FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (catalog.install, booking.install, schedule.install)
-DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS, *booking.DOCUMENTS)
+FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
+    catalog.install,
+    booking.install,
+    schedule.install,
+    credentials.install,
+)
+DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS, *booking.DOCUMENTS, *credentials.DOCUMENTS)

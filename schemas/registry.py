@@ -22,6 +22,7 @@ from schemas.execution import (
     ExecutionTimedOut,
 )
 from schemas.metrics import MetricSample
+from schemas.peer import DeleteSecret, IssueCredential, StoreSecret
 from schemas.throttle import ThrottleCommand
 
 MODELS: dict[str, type[Message]] = {
@@ -47,6 +48,9 @@ MODELS: dict[str, type[Message]] = {
     "credential.issued": CredentialIssued,
     "credential.failed": CredentialFailed,
     "dead_letter": DeadLetter,
+    "peer.credential.issue": IssueCredential,
+    "peer.secret.store": StoreSecret,
+    "peer.secret.delete": DeleteSecret,
 }
 
 #: Inbound stream subjects with one fixed name; metric samples have one subject per node.

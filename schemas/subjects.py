@@ -31,6 +31,9 @@ CREDENTIAL_REQUEST = "jetflow.credential.request"
 CREDENTIAL_ISSUED = "jetflow.credential.issued"
 CREDENTIAL_FAILED = "jetflow.credential.failed"
 
+#: Core request/reply between peers (never in a stream): `jetflow.peer.<peer id>.<family>.<verb>`.
+PEER_PREFIX = "jetflow.peer"
+
 DLQ_PREFIX = "jetflow.dlq"
 CTL_PREFIX = "jetflow.ctl"
 
@@ -59,3 +62,8 @@ def dead_letter(subject: str) -> str:
 def ctl(family: str, verb: str) -> str:
     """A request/reply operator endpoint, for example `ctl("booking", "request")`."""
     return f"{CTL_PREFIX}.{_token(family)}.{_token(verb)}"
+
+
+def peer(peer_id: str, family: str, verb: str) -> str:
+    """A request/reply subject answered by the instances of one peer, e.g. `peer("b", "credential", "issue")`."""
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{_token(family)}.{_token(verb)}"

@@ -9,20 +9,27 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.embedded import servers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from engine.embedded.process import ChildServer
 
 EXTERNAL_NATS = os.environ.get("JETFLOW_TEST_NATS_URL")
 EXTERNAL_MONGO = os.environ.get("JETFLOW_TEST_MONGO_URL")
+#: A kubeconfig of a real cluster (with Argo's CRDs) to run the Kubernetes tests against instead of kmock.
+EXTERNAL_KUBECONFIG = os.environ.get("JETFLOW_TEST_KUBECONFIG")
+#: A real S3 server with STS (MinIO) instead of moto, and the identity allowed to assume roles there.
+EXTERNAL_S3 = os.environ.get("JETFLOW_TEST_S3_URL")
+EXTERNAL_S3_ACCESS_KEY = os.environ.get("JETFLOW_TEST_S3_ACCESS_KEY", "minioadmin")
+EXTERNAL_S3_SECRET_KEY = os.environ.get("JETFLOW_TEST_S3_SECRET_KEY", "minioadmin")
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -47,6 +54,37 @@ def running(child: ChildServer) -> Iterator[subprocess.Popen[bytes]]:
     try:
         wait_for_port(child.port, process)
         yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def moto_server(log: Path, **env: str) -> Iterator[str]:
+    """moto's S3/STS/IAM server as a subprocess on a free port; `env` e.g. INITIAL_NO_AUTH_ACTION_COUNT."""
+    port = free_port()
+    binary = Path(sys.executable).with_name("moto_server")
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+        )
+    try:
+        wait_for_port(port, process)
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         try:

@@ -1,0 +1,66 @@
+"""The compute owner's side: open sealed keys and keep them in a Secret in the execution namespace.
+
+Answered on `jetflow.peer.<this peer>.secret.store|delete`. Storing is create-only (an existing Secret
+is kept, so a replayed request leaves one Secret with the first keys); deleting is delete-if-present.
+The opened keys live only in this call's locals and the Secret sent to the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING
+
+from engine.credentials.keys import SealError
+from engine.credentials.secret import SECRET, namespace_manifest, secret_manifest
+from schemas.peer import PeerReply
+
+if TYPE_CHECKING:
+    from engine.credentials.keys import PeerKey
+    from engine.kube.client import Kube
+    from schemas.peer import DeleteSecret, StoreSecret
+
+log = logging.getLogger(__name__)
+
+NO_CLUSTER = PeerReply(status="error", code="no_cluster", reason="this peer has no Kubernetes cluster configured")
+
+
+class Delivery:
+    def __init__(self, peer_id: str, key: PeerKey, kube: Kube | None) -> None:
+        self._peer_id = peer_id
+        self._key = key
+        self._kube = kube
+
+    async def store(self, message: StoreSecret) -> PeerReply:
+        if self._kube is None:
+            return NO_CLUSTER
+        try:
+            values = json.loads(self._key.open(message.sealed))
+        except (SealError, ValueError) as error:
+            return PeerReply(status="error", code="unsealable", reason=str(error))
+        if not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+            return PeerReply(status="error", code="unsealable", reason="the sealed keys are not a string map")
+        secret = secret_manifest(
+            namespace=message.namespace,
+            name=message.name,
+            execution=message.execution,
+            storage=message.storage,
+            peer=self._peer_id,
+            request=message.id,
+            expires_at=message.expires_at.isoformat(),
+            values=values,
+        )
+        # The namespace may not exist yet (dispatch creates it too): 409 from either is "already there".
+        await self._kube.create(namespace_manifest(message.namespace, execution=message.execution, peer=self._peer_id))
+        created = await self._kube.create(secret)
+        log.info(
+            "%s Secret %s/%s for %s", "created" if created else "kept", message.namespace, message.name, message.id
+        )
+        return PeerReply(status="ok", created=created)
+
+    async def delete(self, message: DeleteSecret) -> PeerReply:
+        if self._kube is None:
+            return NO_CLUSTER
+        deleted = await self._kube.delete(*SECRET, message.namespace, message.name)
+        log.info("%s Secret %s/%s", "deleted" if deleted else "already gone:", message.namespace, message.name)
+        return PeerReply(status="ok")

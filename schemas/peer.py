@@ -1,0 +1,61 @@
+"""What peers ask each other on `jetflow.peer.<peer id>.>`: core request/reply, never stored in a stream.
+
+These messages may carry secrets, so secrets are only ever in `sealed` fields: a PyNaCl SealedBox
+(X25519) of a JSON document, sealed to the public key of the peer that must open it, as published
+in the catalog (`Resource.public_key` of that peer's resources). Whoever relays a sealed field, the
+requesting peer included, cannot read it. Every request carries the credential request's id, so a
+retried request addresses the same effect.
+"""
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import Instant, Message, Part
+from schemas.credentials import CredentialRequest
+from schemas.names import KubeName
+
+
+class IssueCredential(Message):
+    """To the storage's owner (`jetflow.peer.<B>.credential.issue`): issue keys for this request.
+
+    `id` is the credential request's id. The keys are sealed to the owner of `request.compute`,
+    whose public key the storage's owner reads from its own catalog, not from this message.
+    """
+
+    request: CredentialRequest = Field(description="The credential request being answered.")
+    expires_at: Instant = Field(description="When the keys must stop working (execution window end + margin).")
+
+
+class StoreSecret(Message):
+    """To the compute's owner (`jetflow.peer.<C>.secret.store`): put the sealed keys into a Secret.
+
+    `id` is the credential request's id. Storing is create-only: an existing Secret is kept.
+    """
+
+    execution: str = Field(description="The execution the keys are for.")
+    storage: KubeName = Field(description="The storage resource.")
+    namespace: KubeName = Field(description="Namespace of the Secret (the execution's).")
+    name: KubeName = Field(description="Name of the Secret.")
+    sealed: str = Field(description="Base64 SealedBox of the keys, sealed to the compute owner's public key.")
+    expires_at: Instant = Field(description="When the keys stop working.")
+
+
+class DeleteSecret(Message):
+    """To the compute's owner (`jetflow.peer.<C>.secret.delete`): the keys are no longer needed."""
+
+    execution: str = Field(description="The execution the Secret belongs to.")
+    namespace: KubeName = Field(description="Namespace of the Secret.")
+    name: KubeName = Field(description="Name of the Secret.")
+
+
+class PeerReply(Part):
+    """Every peer answer: `ok` with what was asked for, or `error` with a code and a reason."""
+
+    status: Literal["ok", "error"] = Field(description="Whether the request was served.")
+    code: str = Field(default="", description="Why not, for programs (with status 'error').")
+    reason: str = Field(default="", description="Why not, for humans (with status 'error').")
+    sealed: str | None = Field(default=None, description="Base64 SealedBox of the keys (credential.issue).")
+    recipient: str | None = Field(default=None, description="Peer whose public key `sealed` is sealed to.")
+    expires_at: Instant | None = Field(default=None, description="When the issued keys stop working.")
+    created: bool | None = Field(default=None, description="secret.store: False when the Secret already existed.")

@@ -1,0 +1,52 @@
+"""Shared steps of the credential tests: run an engine in-process, publish catalog entries, decode Secrets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from engine.app import Engine
+from tests.support.streams import request_json
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.aio.client import Client
+
+    from engine.runtime import Runtime
+    from engine.settings import Settings
+    from tests.support.kube import KubeHarness
+
+
+@asynccontextmanager
+async def jetflow(settings: Settings, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
+    engine = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await engine.start()
+    try:
+        yield runtime
+    finally:
+        await engine.stop()
+
+
+async def publish_catalog(client: Client, *entries: dict[str, Any], subject: str = "jetflow.resource.upsert") -> None:
+    """Publish resources (or workflows) and wait until the catalog serves the last of them."""
+    js = client.jetstream()
+    for entry in entries:
+        await js.publish(subject, json.dumps(entry).encode())
+    family = subject.split(".")[1]
+    for _ in range(200):
+        found = await request_json(client, f"jetflow.ctl.{family}.get", {"id": entries[-1]["id"]})
+        if found.get("status") != "error":
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{entries[-1]['id']} never reached the catalog")
+
+
+async def secret_values(kube: KubeHarness, namespace: str, name: str) -> dict[str, str] | None:
+    secret = await kube.client.get("v1", "Secret", namespace, name)
+    if secret is None:
+        return None
+    return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}

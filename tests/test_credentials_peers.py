@@ -1,0 +1,174 @@
+"""Three jetflow peers on one NATS: A asks, B owns the storage and issues, C owns the compute and
+keeps the Secret. Nothing on the wire carries a key in clear; replays make no second credential;
+cancelling the booking deletes the Secret.
+
+The three peers share one MongoDB database: a federation's shared view of the catalog and the
+executions (each peer could keep its own; the catalog is replicated through JETFLOW_CATALOG anyway).
+Each has its own Kubernetes cluster (a kmock each) and its own key pair.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import pytest
+from pydantic import SecretStr
+
+from engine.credentials.keys import generate_private_key, public_key_of
+from engine.kube import names
+from schemas import subjects
+from schemas.execution import ExecutionDispatched
+from tests.support.clusters import cluster
+from tests.support.credentials import jetflow, publish_catalog, secret_values
+from tests.support.s3_tools import put_and_get
+from tests.support.streams import request_json, stream_messages, wait_for_messages
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+    from engine.settings import Settings
+    from tests.support.kube import KubeHarness
+    from tests.support.s3_tools import S3
+
+pytest_plugins = ["tests.support.kube", "tests.support.s3"]
+CREDENTIALS = "JETFLOW_CREDENTIALS"
+
+
+async def settled(client: Client, consumer: str, timeout: float = 15.0) -> None:
+    """Until the durable consumer has acknowledged everything in its stream."""
+    js = client.jetstream()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = await js.consumer_info(CREDENTIALS, consumer)
+        last = (await js.stream_info(CREDENTIALS)).state.last_seq
+        if info.num_ack_pending == 0 and info.num_pending == 0 and info.ack_floor.stream_seq >= last:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{consumer} did not settle")
+
+
+async def gone(kube: KubeHarness, namespace: str, name: str, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await kube.client.get("v1", "Secret", namespace, name) is None:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.usefixtures("_namespaces_are_objects")
+async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client, s3: S3, tmp_path: Path
+) -> None:
+    bucket = s3.bucket()
+    private = {peer: generate_private_key() for peer in "abc"}
+    wire: list[Msg] = []
+
+    async def capture(msg: Msg) -> None:
+        wire.append(msg)
+
+    taps = [await client.subscribe(subject, cb=capture) for subject in ("jetflow.>", "_INBOX.>")]
+    async with (
+        cluster(tmp_path / "a.kubeconfig") as kube_a,
+        cluster(tmp_path / "b.kubeconfig") as kube_b,
+        cluster(tmp_path / "c.kubeconfig") as kube_c,
+    ):
+
+        def peer(name: str, kube: KubeHarness, **update: object) -> Settings:
+            return kube.with_kube(settings).model_copy(
+                update={"peer_id": name, "peer_private_key": SecretStr(private[name]), **update}
+            )
+
+        async with (
+            jetflow(peer("a", kube_a), nats_url, mongo_url) as a,
+            jetflow(peer("b", kube_b, storages={"minio": s3.access(bucket)}), nats_url, mongo_url),
+            jetflow(peer("c", kube_c), nats_url, mongo_url),
+        ):
+            await publish_catalog(
+                client,
+                {"id": "minio", "kind": "storage", "peer": "b", "endpoint": s3.endpoint, "labels": {"bucket": bucket}},
+                {"id": "node-c", "kind": "compute", "peer": "c", "public_key": public_key_of(private["c"])},
+            )
+            await publish_catalog(
+                client, {"id": "wf", "steps": [{"name": "s", "image": "alpine"}]}, subject="jetflow.workflow.upsert"
+            )
+            start = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0)
+            booking = {
+                "id": "bk-fed",
+                "workflow": "wf",
+                "resources": ["node-c", "minio"],
+                "start": start.isoformat(),
+                "end": (start + timedelta(minutes=30)).isoformat(),
+            }
+            booked = await request_json(client, "jetflow.ctl.booking.request", booking)
+            assert booked["status"] == "confirmed", booked
+            [execution] = booked["executions"]
+            namespace, name = names.namespace(execution), names.storage_secret("minio")
+
+            # A dispatched the execution: jetflow asks credentials for its storage, for its compute.
+            dispatched = ExecutionDispatched(
+                id=f"{execution}:dispatched",
+                execution=execution,
+                booking="bk-fed",
+                at=datetime.now(UTC),
+                namespace=namespace,
+                workflow_name=names.workflow(execution),
+            )
+            await a.publisher.publish(subjects.EXECUTION_DISPATCHED, dispatched)
+            issued = await wait_for_messages(client, CREDENTIALS, subjects.CREDENTIAL_ISSUED, 1, timeout=20)
+            assert [event["request"] for _, event in issued] == [f"{execution}:credential:minio"]
+            assert issued[0][1]["secret"] == {"namespace": namespace, "name": name}
+            # Window end + the 15 minute margin is more than STS's one hour floor.
+            expires_at = datetime.fromisoformat(issued[0][1]["expires_at"])
+            assert abs((expires_at - (start + timedelta(minutes=45))).total_seconds()) < 5
+
+            values = await secret_values(kube_c, namespace, name)
+            assert values is not None, "the Secret is on C's cluster"
+            keys = s3.client(values[names.S3_ACCESS_KEY], values[names.S3_SECRET_KEY], values[names.S3_SESSION_TOKEN])
+            assert await asyncio.to_thread(put_and_get, keys, bucket, "in/frame.jpg", b"jpeg") == b"jpeg"
+            lease = await request_json(client, "jetflow.ctl.credential.get", {"id": f"{execution}:credential:minio"})
+            assert (lease["storage_peer"], lease["compute_peer"], lease["state"]) == ("b", "c", "issued")
+            if kube_a.emulator is not None:
+                assert await secret_values(kube_a, namespace, name) is None
+                assert await secret_values(kube_b, namespace, name) is None
+
+            # Replays of the request (without a Nats-Msg-Id, so JetStream keeps them all) change nothing.
+            [(_, request)] = await stream_messages(client, CREDENTIALS, subjects.CREDENTIAL_REQUEST)
+            for _ in range(3):
+                await client.jetstream().publish(subjects.CREDENTIAL_REQUEST, json.dumps(request).encode())
+            await settled(client, "jetflow-credential-request")
+            issue_requests = [m for m in wire if m.subject == subjects.peer("b", "credential", "issue")]
+            assert len(issue_requests) == 1, "one credential issued by B, whatever the replays"
+            if kube_c.emulator is not None:
+                posts = [r for r in kube_c.requests(methods=("post",)) if r[1].endswith("/secrets")]
+                assert posts == [("POST", f"/api/v1/namespaces/{namespace}/secrets")]
+            assert len(await stream_messages(client, CREDENTIALS, subjects.CREDENTIAL_ISSUED)) == 1
+
+            # Cancelling the booking cancels the execution, which revokes its keys on C.
+            cancelled = await request_json(
+                client, "jetflow.ctl.booking.cancel", {"id": "cancel-bk-fed", "booking": "bk-fed"}
+            )
+            assert cancelled["status"] == "cancelled", cancelled
+            assert await gone(kube_c, namespace, name)
+            lease = await request_json(client, "jetflow.ctl.credential.get", {"id": f"{execution}:credential:minio"})
+            assert lease["state"] == "revoked"
+    for tap in taps:
+        await tap.unsubscribe()
+
+    secrets = [values[names.S3_ACCESS_KEY], values[names.S3_SECRET_KEY], values[names.S3_SESSION_TOKEN]]
+    forms = [form for secret in secrets for form in (secret.encode(), base64.b64encode(secret.encode()))]
+    assert len(wire) > 50
+    assert any(m.subject == subjects.peer("c", "secret", "store") for m in wire), "the sealed keys did cross NATS"
+    for msg in wire:
+        blob = msg.data + json.dumps(dict(msg.headers or {})).encode()
+        leaked = [form for form in forms if form in blob]
+        assert not leaked, f"a secret value crossed NATS in clear on {msg.subject}"
