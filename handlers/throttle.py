@@ -1,0 +1,101 @@
+"""The throttle feature: the leased evaluator, the gate every replica obeys, and `jetflow.ctl.throttle.status`.
+
+Samples are not consumed through `runtime.consumers` (a durable shared by every replica): one node's
+window must be seen by one process, so only the `throttle` lease holder pulls them (see
+engine/throttle/evaluator.py). Commands reach every replica's gate (engine/throttle/gate.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+from engine.scheduler.lease import LeaderLease
+from engine.throttle import store
+from engine.throttle.actions import NoActions
+from engine.throttle.evaluator import Evaluator, EvaluatorMetrics
+from engine.throttle.gate import CommandGate
+from schemas import subjects
+from schemas.throttle import ThrottleLevel
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import CallbackOptions, Observation
+
+    from engine.runtime import Runtime
+
+DOCUMENTS = (store.NodeThrottle,)
+#: jetflow_throttle_level{node}: the gauge's value per level.
+LEVEL_VALUE = {ThrottleLevel.NORMAL: 0, ThrottleLevel.LIMITED: 1, ThrottleLevel.TAINTED: 2, ThrottleLevel.UNKNOWN: 3}
+
+
+async def install(runtime: Runtime) -> None:
+    settings = runtime.settings
+    meter = runtime.telemetry.meter
+    gate = runtime.gate if isinstance(runtime.gate, CommandGate) else None
+    evaluator = Evaluator(
+        js=runtime.js,
+        publisher=runtime.publisher,
+        dead_letters=runtime.dead_letters,
+        settings=settings,
+        clock=runtime.clock,
+        actions=NoActions(),
+        metrics=EvaluatorMetrics(
+            samples=meter.create_counter("jetflow.throttle.samples", description="Metric samples taken, by outcome."),
+            commands=meter.create_counter("jetflow.throttle.commands", description="Throttle commands, by level."),
+        ),
+    )
+
+    def levels() -> dict[str, ThrottleLevel]:
+        known = {node: state.level for node, state in evaluator.states.items()}
+        if gate is not None:
+            known.update({node: command.level for node, command in gate.commands.items()})
+        return known
+
+    def observe(_: CallbackOptions) -> list[Observation]:
+        from opentelemetry.metrics import Observation
+
+        return [Observation(LEVEL_VALUE[level], {"node": node}) for node, level in sorted(levels().items())]
+
+    meter.create_observable_gauge(
+        "jetflow.throttle.level",
+        [observe],
+        description="Throttle level per node: 0 normal, 1 limited, 2 tainted, 3 unknown.",
+    )
+    if gate is not None:
+        await gate.start(runtime.publisher.connection, runtime.js)
+        runtime.stopping.append(gate.stop)
+
+    if settings.throttle_enabled:
+        lease = LeaderLease(runtime.js, "throttle", runtime.instance, settings.lease_ttl)
+        task = asyncio.create_task(lease.run(evaluator.start, evaluator.stop), name="throttle-lease")
+
+        async def stop() -> None:
+            await lease.stop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await evaluator.stop()
+
+        runtime.stopping.append(stop)
+
+    async def status(_: Any) -> dict[str, Any]:
+        stored = {record.id: record for record in await store.NodeThrottle.find_all().to_list()}
+        nodes = []
+        for node in sorted(set(stored) | set(gate.commands if gate else ())):
+            command = gate.commands.get(node) if gate else None
+            record = stored.get(node)
+            entry: dict[str, Any] = {
+                "node": node,
+                "level": str(command.level if command else record.level if record else ThrottleLevel.NORMAL),
+            }
+            if command is not None:
+                entry |= command.model_dump(
+                    mode="json", include={"previous", "since", "reason", "metric", "value", "threshold"}
+                )
+            if record is not None and record.last_at is not None:
+                entry["last_sample_at"] = record.last_at.isoformat()
+            nodes.append(entry)
+        return {"instance": runtime.instance, "evaluator": evaluator.active, "nodes": nodes}
+
+    await runtime.control.add_query("throttle-status", subjects.ctl("throttle", "status"), None, status)
