@@ -19,6 +19,7 @@ new level, then ack. A crash in between replays the sample, which yields the sam
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -138,8 +139,11 @@ class Evaluator:
                         batch = await subscription.fetch(self._settings.throttle_batch, timeout=1.0)
                     except TimeoutError:
                         batch = []
+                    outcomes: collections.Counter[str] = collections.Counter()
                     for msg in batch:
-                        await self._handle(msg)
+                        outcomes[await self._handle(msg)] += 1
+                    for outcome, count in outcomes.items():  # one instrument call per batch, not per sample
+                        self._metrics.samples.add(count, {"outcome": outcome})
                     if batch:
                         await batch[-1].ack()  # AckAll: settles the whole batch
                     if time.monotonic() >= next_silence:
@@ -158,7 +162,7 @@ class Evaluator:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
 
-    async def _handle(self, msg: Msg) -> None:
+    async def _handle(self, msg: Msg) -> str:
         self.handled += 1
         headers = msg.headers or {}
         decoded = decode(MetricSample, msg.data, headers, max_payload=self._settings.max_payload)
@@ -171,17 +175,18 @@ class Evaluator:
                 msg.subject, msg.data, headers, meta.stream, meta.sequence.stream, meta.num_delivered, SAMPLES
             )
             await self._dead_letters.record(origin, decoded.code, decoded.reason)
-            self._metrics.samples.add(1, {"outcome": "dead_lettered"})
-            return
+            return "dead_lettered"
         state = self.states.get(node)
         if state is None:
             state = self.states[node] = NodeState(node)
         before = state.last_at
         change = observe(state, decoded.id, decoded.at, readings(decoded), self.rules(node))
-        self._metrics.samples.add(1, {"outcome": "stale" if state.last_at == before else "applied"})
+        if state.last_at == before:
+            return "stale"
         self._dirty.add(node)
         if change is not None:
             await self._emit(change, state)
+        return "applied"
 
     async def _check_silence(self) -> None:
         now = self._clock.now()
