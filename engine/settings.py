@@ -123,6 +123,29 @@ class Settings(BaseSettings):
     throttle_batch: int = Field(
         default=256, ge=1, le=4096, description="Metric samples fetched (and acknowledged at once) per pull."
     )
+    throttle_kube_taint: bool = Field(
+        default=False,
+        description="Also taint a `tainted` node NoSchedule in Kubernetes (key jetflow.io/throttle); "
+        "the taint is removed on release.",
+    )
+
+    # --- Kubernetes ---------------------------------------------------------------------------
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig file of the cluster that runs workflows. Unset: in-cluster credentials when "
+        "running in a pod, else the kubernetes client's default (~/.kube/config or $KUBECONFIG) if it exists.",
+    )
+    kube_context: str | None = Field(default=None, description="Kubeconfig context to use; unset: the current one.")
+    kube_in_cluster: bool | None = Field(
+        default=None,
+        description="Use the pod's service account. Unset: detected (a service-account token is mounted).",
+    )
+    manifests_dir: Path | None = Field(
+        default=None,
+        description="Write manifests as YAML files to this folder instead of a cluster (nothing reaches "
+        "Kubernetes). `jetflow up` sets it to <state_dir>/manifests when no cluster is configured.",
+    )
+    kube_timeout: float = Field(default=15.0, gt=0, description="Seconds one Kubernetes API request may take.")
 
     # --- local state --------------------------------------------------------------------------
     state_dir: Path = Field(

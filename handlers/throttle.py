@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Observation
 
     from engine.runtime import Runtime
+    from engine.throttle.actions import NodeActions
 
 DOCUMENTS = (store.NodeThrottle,)
 #: jetflow_throttle_level{node}: the gauge's value per level.
@@ -33,13 +34,23 @@ async def install(runtime: Runtime) -> None:
     settings = runtime.settings
     meter = runtime.telemetry.meter
     gate = runtime.gate if isinstance(runtime.gate, CommandGate) else None
+    actions: NodeActions = NoActions()
+    if settings.throttle_kube_taint:
+        from engine.kube.connect import connect
+        from engine.throttle.kube import KubeNodeActions
+
+        kube = await connect(settings)
+        if kube is None:
+            raise RuntimeError("JETFLOW_THROTTLE_KUBE_TAINT is set but no Kubernetes cluster is configured")
+        actions = KubeNodeActions(kube)
+        runtime.stopping.append(kube.close)
     evaluator = Evaluator(
         js=runtime.js,
         publisher=runtime.publisher,
         dead_letters=runtime.dead_letters,
         settings=settings,
         clock=runtime.clock,
-        actions=NoActions(),
+        actions=actions,
         metrics=EvaluatorMetrics(
             samples=meter.create_counter("jetflow.throttle.samples", description="Metric samples taken, by outcome."),
             commands=meter.create_counter("jetflow.throttle.commands", description="Throttle commands, by level."),

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 EXTERNAL_NATS = os.environ.get("JETFLOW_TEST_NATS_URL")
 EXTERNAL_MONGO = os.environ.get("JETFLOW_TEST_MONGO_URL")
+#: A kubeconfig of a real cluster (with Argo's CRDs) to run the Kubernetes tests against instead of kmock.
+EXTERNAL_KUBECONFIG = os.environ.get("JETFLOW_TEST_KUBECONFIG")
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
     from engine.settings import Settings
+    from tests.support.kube import KubeHarness
 
 RULES = Rules(
     limited={"cpu": Band(high=70, low=50)},
@@ -30,6 +31,7 @@ RULES = Rules(
     cooldown=2,
     silence=600,
 )
+pytest_plugins = ["tests.support.kube"]
 T0 = datetime.now(UTC).replace(microsecond=0)
 
 
@@ -194,3 +196,33 @@ async def test_silent_node_is_unknown_with_the_configured_consequence(
         assert jetflow.gate.blocked(["node-s"]) is not None
     finally:
         await jetflow.stop()
+
+
+async def test_kube_actions_taint_and_untaint_only_jetflow_s_taint(kube: KubeHarness) -> None:
+    from engine.throttle.kube import TAINT_KEY, KubeNodeActions
+    from engine.throttle.policy import Change
+    from schemas.throttle import ThrottleLevel
+
+    if kube.emulator is None:
+        pytest.skip("needs kmock: a real cluster's nodes are not the test's to taint")
+    other = {"key": "gpu", "value": "yes", "effect": "NoSchedule"}
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "edge-1"}, "spec": {"taints": [other]}}
+    assert await kube.client.create(node)
+    actions = KubeNodeActions(kube.client)
+
+    def change(level: ThrottleLevel, previous: ThrottleLevel) -> Change:
+        return Change("edge-1", level, previous, T0, "test", "s1")
+
+    await actions.apply(change(ThrottleLevel.TAINTED, ThrottleLevel.LIMITED))
+    await actions.apply(change(ThrottleLevel.TAINTED, ThrottleLevel.LIMITED))  # replayed: no second patch
+    stored = kube.object("v1", "Node", None, "edge-1")
+    assert stored is not None
+    assert stored["spec"]["taints"] == [other, {"key": TAINT_KEY, "value": "tainted", "effect": "NoSchedule"}]
+    await actions.apply(change(ThrottleLevel.NORMAL, ThrottleLevel.TAINTED))
+    stored = kube.object("v1", "Node", None, "edge-1")
+    assert stored is not None
+    assert stored["spec"]["taints"] == [other]
+    assert [method for method, path in kube.requests() if path == "/api/v1/nodes/edge-1"] == ["PATCH", "PATCH"]
+    await actions.apply(change(ThrottleLevel.LIMITED, ThrottleLevel.NORMAL))  # limited: no taint, nothing to do
+    await actions.apply(Change("not-a-node", ThrottleLevel.TAINTED, ThrottleLevel.NORMAL, T0, "t", "s"))
+    assert len(kube.requests(methods=("patch",))) == 2  # neither wrote anything

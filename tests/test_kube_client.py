@@ -1,0 +1,117 @@
+"""The Kubernetes client against kmock (or a real cluster with JETFLOW_TEST_KUBECONFIG): create is
+idempotent (409 = done), delete tolerates 404, get/patch/list/watch address core and custom objects."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from engine.errors import PermanentError
+from engine.kube.folder import FolderKube
+from engine.kube.kinds import kind_of
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support.kube import KubeHarness
+
+pytest_plugins = ["tests.support.kube"]
+
+
+def _namespace(name: str) -> dict[str, object]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"t": "1"}}}
+
+
+def _secret(namespace: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s3-store", "namespace": namespace},
+        "stringData": {"AWS_ACCESS_KEY_ID": "k"},
+    }
+
+
+async def test_create_twice_is_created_then_done(kube: KubeHarness) -> None:
+    ns = f"jf-t-{uuid.uuid4().hex[:6]}"
+    try:
+        assert await kube.client.create(_namespace(ns)) is True
+        assert await kube.client.create(_namespace(ns)) is False
+        assert await kube.client.create(_secret(ns)) is True
+        assert await kube.client.create(_secret(ns)) is False
+        secret = await kube.client.get("v1", "Secret", ns, "s3-store")
+        assert secret is not None
+        assert secret["metadata"]["name"] == "s3-store"
+        if kube.emulator is not None:
+            assert kube.requests() == [
+                ("POST", "/api/v1/namespaces"),
+                ("POST", "/api/v1/namespaces"),
+                ("POST", f"/api/v1/namespaces/{ns}/secrets"),
+                ("POST", f"/api/v1/namespaces/{ns}/secrets"),
+            ]
+            assert kube.object("v1", "Namespace", None, ns) is not None
+    finally:
+        await kube.client.delete("v1", "Namespace", None, ns)
+
+
+async def test_delete_tolerates_already_gone_and_patch_merges(kube: KubeHarness) -> None:
+    ns = f"jf-t-{uuid.uuid4().hex[:6]}"
+    assert await kube.client.create(_namespace(ns)) is True
+    patched = await kube.client.patch("v1", "Namespace", None, ns, {"metadata": {"labels": {"extra": "yes"}}})
+    assert patched is not None
+    assert patched["metadata"]["labels"]["extra"] == "yes"
+    assert await kube.client.delete("v1", "Namespace", None, ns) is True
+    if kube.emulator is not None:  # a real namespace terminates for a while before it is gone
+        assert await kube.client.delete("v1", "Namespace", None, ns) is False
+        assert await kube.client.get("v1", "Namespace", None, ns) is None
+        assert await kube.client.patch("v1", "Namespace", None, ns, {"metadata": {}}) is None
+
+
+async def test_workflow_custom_resource_listed_and_watched_by_label(kube: KubeHarness) -> None:
+    ns = f"jf-t-{uuid.uuid4().hex[:6]}"
+    await kube.client.create(_namespace(ns))
+    workflow = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "jf-w", "namespace": ns, "labels": {"app.kubernetes.io/managed-by": "jetflow"}},
+        "spec": {"entrypoint": "main", "templates": [{"name": "main", "container": {"image": "alpine:3.20"}}]},
+    }
+    try:
+        assert await kube.client.create(workflow) is True
+        items, _ = await kube.client.list(
+            "argoproj.io/v1alpha1", "Workflow", label_selector="app.kubernetes.io/managed-by=jetflow"
+        )
+        assert ("jf-w", ns) in {(i["metadata"]["name"], i["metadata"]["namespace"]) for i in items}
+        stream = kube.client.watch(
+            "argoproj.io/v1alpha1", "Workflow", label_selector="app.kubernetes.io/managed-by=jetflow", timeout=5
+        )
+        first = await asyncio.wait_for(anext(aiter(stream)), 5)
+        assert first["type"] == "ADDED"
+        assert first["object"]["metadata"]["name"] == "jf-w"
+        await stream.aclose()  # type: ignore[attr-defined]
+    finally:
+        await kube.client.delete("v1", "Namespace", None, ns)
+
+
+async def test_unknown_kind_and_missing_namespace_are_permanent(kube: KubeHarness) -> None:
+    with pytest.raises(PermanentError, match="does not handle"):
+        await kube.client.create({"apiVersion": "v1", "kind": "Gizmo", "metadata": {"name": "x"}})
+    with pytest.raises(PermanentError, match=r"needs metadata\.namespace"):
+        await kube.client.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})
+    assert kind_of("rbac.authorization.k8s.io/v1", "Role").path("ns", "r") == (
+        "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles/r"
+    )
+
+
+async def test_folder_mode_writes_yaml_and_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = FolderKube(tmp_path / "manifests")
+    assert "NOTHING reaches a cluster" in caplog.text
+    assert await folder.create(_namespace("jf-a")) is True
+    assert await folder.create(_secret("jf-a")) is True
+    assert await folder.create(_secret("jf-a")) is False
+    assert (tmp_path / "manifests" / "jf-a" / "secret-s3-store.yaml").read_text().startswith("apiVersion: v1")
+    assert await folder.delete("v1", "Namespace", None, "jf-a") is True
+    assert not (tmp_path / "manifests" / "jf-a" / "secret-s3-store.yaml").exists()
+    assert await folder.delete("v1", "Namespace", None, "jf-a") is False
