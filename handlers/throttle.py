@@ -16,18 +16,16 @@ from engine.throttle import store
 from engine.throttle.actions import NoActions
 from engine.throttle.evaluator import Evaluator, EvaluatorMetrics
 from engine.throttle.gate import CommandGate
+from engine.throttle.gauge import observe_levels
+from engine.throttle.status import node_levels
 from schemas import subjects
-from schemas.throttle import ThrottleLevel
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import CallbackOptions, Observation
-
     from engine.runtime import Runtime
     from engine.throttle.actions import NodeActions
+    from schemas.throttle import ThrottleLevel
 
 DOCUMENTS = (store.NodeThrottle,)
-#: jetflow_throttle_level{node}: the gauge's value per level.
-LEVEL_VALUE = {ThrottleLevel.NORMAL: 0, ThrottleLevel.LIMITED: 1, ThrottleLevel.TAINTED: 2, ThrottleLevel.UNKNOWN: 3}
 
 
 async def install(runtime: Runtime) -> None:
@@ -63,16 +61,12 @@ async def install(runtime: Runtime) -> None:
             known.update({node: command.level for node, command in gate.commands.items()})
         return known
 
-    def observe(_: CallbackOptions) -> list[Observation]:
-        from opentelemetry.metrics import Observation
+    forget = observe_levels(meter, levels)
 
-        return [Observation(LEVEL_VALUE[level], {"node": node}) for node, level in sorted(levels().items())]
+    async def stop_observing() -> None:
+        forget()
 
-    meter.create_observable_gauge(
-        "jetflow.throttle.level",
-        [observe],
-        description="Throttle level per node: 0 normal, 1 limited, 2 tainted, 3 unknown.",
-    )
+    runtime.stopping.append(stop_observing)
     if gate is not None:
         await gate.start(runtime.publisher.connection, runtime.js)
         runtime.stopping.append(gate.stop)
@@ -82,31 +76,17 @@ async def install(runtime: Runtime) -> None:
         task = asyncio.create_task(lease.run(evaluator.start, evaluator.stop), name="throttle-lease")
 
         async def stop() -> None:
-            await lease.stop()
+            # Stop evaluating (and snapshot) before releasing the lease, so no two evaluators overlap.
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await evaluator.stop()
+            await lease.stop()
 
         runtime.stopping.append(stop)
 
     async def status(_: Any) -> dict[str, Any]:
-        stored = {record.id: record for record in await store.NodeThrottle.find_all().to_list()}
-        nodes = []
-        for node in sorted(set(stored) | set(gate.commands if gate else ())):
-            command = gate.commands.get(node) if gate else None
-            record = stored.get(node)
-            entry: dict[str, Any] = {
-                "node": node,
-                "level": str(command.level if command else record.level if record else ThrottleLevel.NORMAL),
-            }
-            if command is not None:
-                entry |= command.model_dump(
-                    mode="json", include={"previous", "since", "reason", "metric", "value", "threshold"}
-                )
-            if record is not None and record.last_at is not None:
-                entry["last_sample_at"] = record.last_at.isoformat()
-            nodes.append(entry)
+        nodes = await node_levels(gate)
         return {"instance": runtime.instance, "evaluator": evaluator.active, "nodes": nodes}
 
     await runtime.control.add_query("throttle-status", subjects.ctl("throttle", "status"), None, status)

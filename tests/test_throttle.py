@@ -11,9 +11,9 @@ import pytest
 
 from engine.app import Engine
 from engine.throttle.gate import CommandGate
-from engine.throttle.rules import Band, Rules
 from tests.support.streams import request_json, wait_for_messages
 from tests.test_scheduler import EXECUTIONS, catalog, every_second, next_second
+from tests.test_throttle_policy import CONSECUTIVE
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -24,13 +24,7 @@ if TYPE_CHECKING:
     from engine.settings import Settings
     from tests.support.kube import KubeHarness
 
-RULES = Rules(
-    limited={"cpu": Band(high=70, low=50)},
-    tainted={"cpu": Band(high=90, low=80)},
-    window=2,
-    cooldown=2,
-    silence=600,
-)
+RULES = CONSECUTIVE.model_copy(update={"cooldown": 2, "silence": 600})
 pytest_plugins = ["tests.support.kube"]
 T0 = datetime.now(UTC).replace(microsecond=0)
 
