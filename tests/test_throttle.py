@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
 
+    from engine.bus.publisher import Published, Publisher
     from engine.settings import Settings
+    from schemas.base import Message
     from tests.support.kube import KubeHarness
 
 RULES = CONSECUTIVE.model_copy(update={"cooldown": 2, "silence": 600})
@@ -220,3 +222,52 @@ async def test_kube_actions_taint_and_untaint_only_jetflow_s_taint(kube: KubeHar
     await actions.apply(change(ThrottleLevel.LIMITED, ThrottleLevel.NORMAL))  # limited: no taint, nothing to do
     await actions.apply(Change("not-a-node", ThrottleLevel.TAINTED, ThrottleLevel.NORMAL, T0, "t", "s"))
     assert len(kube.requests(methods=("patch",))) == 2  # neither wrote anything
+
+
+class FlakyPublisher:
+    """Our Publisher, failing its first throttle command as if NATS went away for a moment."""
+
+    def __init__(self, publisher: Publisher) -> None:
+        self._publisher = publisher
+        self.failures = 0
+
+    async def publish(self, subject: str, event: Message, *, causation: str | None = None) -> Published:
+        if subject.startswith("jetflow.throttle.") and self.failures == 0:
+            self.failures += 1
+            raise TimeoutError("nats: timeout")
+        return await self._publisher.publish(subject, event, causation=causation)
+
+
+@pytest.mark.timeout(30)
+async def test_a_failed_command_publish_is_retried_from_the_redelivered_samples(
+    throttle_settings: Settings, nats_url: str, mongo_url: str, client: Client, commands: Commands
+) -> None:
+    from engine.throttle.actions import NoActions
+    from engine.throttle.evaluator import Evaluator, EvaluatorMetrics
+
+    jetflow = Engine(
+        throttle_settings.model_copy(update={"throttle_enabled": False}), nats_url=nats_url, mongo_url=mongo_url
+    )
+    runtime = await jetflow.start()
+    flaky = FlakyPublisher(runtime.publisher)
+    meter = runtime.telemetry.meter
+    evaluator = Evaluator(
+        js=runtime.js,
+        publisher=flaky,  # type: ignore[arg-type]
+        dead_letters=runtime.dead_letters,
+        settings=runtime.settings,
+        clock=runtime.clock,
+        actions=NoActions(),
+        metrics=EvaluatorMetrics(meter.create_counter("test.samples"), meter.create_counter("test.commands")),
+    )
+    await evaluator.start()
+    try:
+        await publish_samples(client, [(0, 95), (1, 95)])
+        await commands.wait(1, timeout=15)
+        await asyncio.sleep(0.3)
+        assert flaky.failures == 1
+        assert commands.levels() == [("normal", "tainted")]
+        assert evaluator.handled >= 3  # the tipping sample came back after the failure
+    finally:
+        await evaluator.stop()
+        await jetflow.stop()

@@ -3,9 +3,10 @@
 Why one replica: a policy window is per node and in memory. A durable consumer shared by replicas
 would spread one node's samples over them, so no replica would see a whole window. The lease holder
 alone pulls from the durable consumer `jetflow-throttle-sample`; a standby that wins the lease
-reloads the NodeThrottle states and continues from the consumer's ack floor (unacknowledged samples
-are redelivered to it, and samples not newer than a node's last one are ignored, so nothing counts
-twice).
+reloads the NodeThrottle states and continues from the consumer's ack floor. Samples not newer than a
+node's last one are ignored, so nothing counts twice. After a crash (no final snapshot) the windows
+miss the samples since the last snapshot; the next samples refill them, and no level change is lost
+because each is stored when it happens.
 
 Why fast: samples arrive every few seconds from every node. They are fetched in batches and the
 consumer uses AckAll, so one ack settles a whole batch; the store is written only when a level changes
@@ -23,7 +24,8 @@ import collections
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -86,6 +88,7 @@ class Evaluator:
         self._durable = durable
         self.states: dict[str, NodeState] = {}
         self._dirty: set[str] = set()
+        self._undo: dict[str, NodeState | None] = {}
         self._task: asyncio.Task[None] | None = None
         self.handled = 0
         """Samples taken from the stream by this evaluator (the benchmark reads it)."""
@@ -128,13 +131,11 @@ class Evaluator:
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
         next_snapshot = time.monotonic() + self._settings.throttle_snapshot
         next_silence = time.monotonic()
-        reload = False
         try:
             while True:
+                batch = []
+                self._undo.clear()
                 try:
-                    if reload:
-                        self.states, reload = await store.load(), False
-                        self._dirty.clear()
                     try:
                         batch = await subscription.fetch(self._settings.throttle_batch, timeout=1.0)
                     except TimeoutError:
@@ -153,14 +154,32 @@ class Evaluator:
                         next_snapshot = time.monotonic() + self._settings.throttle_snapshot
                         await self._snapshot()
                 except Exception:
-                    # NATS or MongoDB failed mid-batch: forget the in-memory states (they may be ahead of
-                    # what was published) and resume from the store; the unacked batch is redelivered.
-                    log.exception("throttle evaluation failed; reloading state, samples will be redelivered")
-                    reload = True
+                    # NATS or MongoDB failed mid-batch: put the nodes back as they were before the batch
+                    # and have it redelivered now (with AckAll, the next batch's ack would settle it too).
+                    # Changes already published come again with the same ids: JetStream drops them.
+                    log.exception("throttle evaluation failed; the batch will be redelivered")
+                    self._rollback()
+                    for msg in batch:
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
                     await asyncio.sleep(1.0)
         finally:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
+
+    def _remember(self, node: str) -> None:
+        """Keep `node`'s state as it was before this batch, the first time the batch touches it."""
+        if node not in self._undo:
+            state = self.states.get(node)
+            self._undo[node] = None if state is None else replace(state, window=deque(state.window))
+
+    def _rollback(self) -> None:
+        for node, before in self._undo.items():
+            if before is None:
+                self.states.pop(node, None)
+            else:
+                self.states[node] = before
+        self._undo.clear()
 
     async def _handle(self, msg: Msg) -> str:
         self.handled += 1
@@ -176,6 +195,7 @@ class Evaluator:
             )
             await self._dead_letters.record(origin, decoded.code, decoded.reason)
             return "dead_lettered"
+        self._remember(node)
         state = self.states.get(node)
         if state is None:
             state = self.states[node] = NodeState(node)
@@ -191,6 +211,7 @@ class Evaluator:
     async def _check_silence(self) -> None:
         now = self._clock.now()
         for node, state in self.states.items():
+            self._remember(node)
             change = check_silence(state, now, self.rules(node))
             if change is not None:
                 await self._emit(change, state)
