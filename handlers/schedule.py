@@ -72,7 +72,7 @@ async def install(runtime: Runtime) -> None:
 
         async def released(command: ThrottleCommand) -> None:
             # A node let go (or only limited now): fire what was held for its resources at once.
-            if gate.blocked([command.node]) is None:
+            if not gate.closed(command.node):
                 for resource in gate.resources_of(command.node):
                     await scheduler.release(resource)
 

@@ -56,7 +56,7 @@ class CommandGate:
     def blocked(self, resources: Sequence[str]) -> tuple[str, str] | None:
         for resource in resources:
             node = self.node_of(resource)
-            if self.effective(node) == ThrottleLevel.TAINTED:
+            if self.closed(node):
                 command = self.commands[node]
                 return resource, f"node {node} is {command.level}: {command.reason}"
         return None
@@ -89,6 +89,10 @@ class CommandGate:
         if level == ThrottleLevel.UNKNOWN:
             return self._unknown or ThrottleLevel.NORMAL
         return level
+
+    def closed(self, node: str) -> bool:
+        """No new work may start on `node`."""
+        return self.effective(node) == ThrottleLevel.TAINTED
 
     def watch(self, listener: Listener) -> None:
         """Call `listener` after every command that changed a node's level here."""
