@@ -86,7 +86,7 @@ async def install(runtime: Runtime) -> None:
         runtime.stopping.append(stop)
 
     async def status(_: Any) -> dict[str, Any]:
-        nodes = await node_levels(gate)
+        nodes = await node_levels(gate, evaluator.states)
         return {"instance": runtime.instance, "evaluator": evaluator.active, "nodes": nodes}
 
     await runtime.control.add_query("throttle-status", subjects.ctl("throttle", "status"), None, status)

@@ -88,6 +88,8 @@ async def test_hot_node_is_limited_then_tainted_holds_work_and_releases_it(
     await jetflow.start()
     try:
         await catalog(client)
+        quiet_subject, quiet = sample(0, 10, node="node-q")  # reports, never changes level
+        await client.jetstream().publish(quiet_subject, json.dumps(quiet).encode())
         await publish_samples(client, [(0, 75), (1, 76)])
         limited = (await commands.wait(1))[0]
         assert (limited["previous"], limited["level"], limited["metric"], limited["threshold"]) == (
@@ -109,7 +111,8 @@ async def test_hot_node_is_limited_then_tainted_holds_work_and_releases_it(
         assert held[0][1]["resource"] == "node-a"
         assert "node node-a is tainted: cpu 95 reached high 90" in held[0][1]["reason"]
         status = await request_json(client, "jetflow.ctl.throttle.status", b"")
-        assert [(n["node"], n["level"]) for n in status["nodes"]] == [("node-a", "tainted")]
+        assert [(n["node"], n["level"]) for n in status["nodes"]] == [("node-a", "tainted"), ("node-q", "normal")]
+        assert status["nodes"][0]["reason"] == "cpu 95 reached high 90: limited → tainted"
         await asyncio.sleep(1.0)
         assert await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=0) == []
 

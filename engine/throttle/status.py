@@ -1,7 +1,8 @@
 """`jetflow.ctl.throttle.status`: every node's level, as this replica's gate obeys it.
 
-Nodes come from two places: the gate's latest command per node (any replica has them) and the
-NodeThrottle documents (nodes that reported but never changed level have no command yet).
+Nodes come from three places: the gate's latest command per node (any replica has them), the
+NodeThrottle documents, and, on the evaluating replica, the states not yet snapshotted (nodes that
+reported but never changed level have no command).
 """
 
 from __future__ import annotations
@@ -12,13 +13,19 @@ from engine.throttle.store import NodeThrottle
 from schemas.throttle import ThrottleLevel
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from engine.throttle.gate import CommandGate
+    from engine.throttle.policy import NodeState
 
 COMMAND_FIELDS = {"previous", "since", "reason", "metric", "value", "threshold"}
 
 
-async def node_levels(gate: CommandGate | None) -> list[dict[str, Any]]:
-    stored = {record.id: record for record in await NodeThrottle.find_all().to_list()}
+async def node_levels(gate: CommandGate | None, live: Mapping[str, NodeState]) -> list[dict[str, Any]]:
+    stored: dict[str, NodeThrottle | NodeState] = {
+        record.id: record for record in await NodeThrottle.find_all().to_list()
+    }
+    stored.update(live)
     commands = gate.commands if gate is not None else {}
     nodes = []
     for node in sorted(stored.keys() | commands.keys()):
