@@ -36,8 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import CommandCounter, bench_servers
 from engine.app import Engine
 from engine.settings import Settings
-from engine.throttle.actions import NoActions
-from engine.throttle.evaluator import SAMPLES, Evaluator, EvaluatorMetrics
+from engine.throttle.evaluator import SAMPLES, Evaluator
 
 STREAM = "JETFLOW_METRICS"
 
@@ -76,17 +75,7 @@ async def raw_rate(nc: Client, round_: int, samples: int) -> float:
 async def policy_rate(engine: Engine, round_: int, samples: int, counter: CommandCounter) -> tuple[float, int]:
     runtime = engine.runtime
     assert runtime is not None
-    meter = runtime.telemetry.meter
-    evaluator = Evaluator(
-        js=runtime.js,
-        publisher=runtime.publisher,
-        dead_letters=runtime.dead_letters,
-        settings=runtime.settings,
-        clock=runtime.clock,
-        actions=NoActions(),
-        metrics=EvaluatorMetrics(meter.create_counter("bench.samples"), meter.create_counter("bench.commands")),
-        durable=f"policy-{round_}",
-    )
+    evaluator = Evaluator.for_runtime(runtime, durable=f"policy-{round_}")
     before = counter.total()
     started = time.perf_counter()
     await evaluator.start()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from engine.scheduler.lease import LeaderLease
 from engine.throttle import store
 from engine.throttle.actions import NoActions
-from engine.throttle.evaluator import Evaluator, EvaluatorMetrics
+from engine.throttle.evaluator import Evaluator
 from engine.throttle.gate import CommandGate
 from engine.throttle.gauge import observe_levels
 from engine.throttle.status import node_levels
@@ -42,18 +42,7 @@ async def install(runtime: Runtime) -> None:
             raise RuntimeError("JETFLOW_THROTTLE_KUBE_TAINT is set but no Kubernetes cluster is configured")
         actions = KubeNodeActions(kube)
         runtime.stopping.append(kube.close)
-    evaluator = Evaluator(
-        js=runtime.js,
-        publisher=runtime.publisher,
-        dead_letters=runtime.dead_letters,
-        settings=settings,
-        clock=runtime.clock,
-        actions=actions,
-        metrics=EvaluatorMetrics(
-            samples=meter.create_counter("jetflow.throttle.samples", description="Metric samples taken, by outcome."),
-            commands=meter.create_counter("jetflow.throttle.commands", description="Throttle commands, by level."),
-        ),
-    )
+    evaluator = Evaluator.for_runtime(runtime, actions=actions)
 
     def levels() -> dict[str, ThrottleLevel]:
         known = {node: state.level for node, state in evaluator.states.items()}

@@ -245,24 +245,14 @@ class FlakyPublisher:
 async def test_a_failed_command_publish_is_retried_from_the_redelivered_samples(
     throttle_settings: Settings, nats_url: str, mongo_url: str, client: Client, commands: Commands
 ) -> None:
-    from engine.throttle.actions import NoActions
-    from engine.throttle.evaluator import Evaluator, EvaluatorMetrics
+    from engine.throttle.evaluator import Evaluator
 
     jetflow = Engine(
         throttle_settings.model_copy(update={"throttle_enabled": False}), nats_url=nats_url, mongo_url=mongo_url
     )
     runtime = await jetflow.start()
     flaky = FlakyPublisher(runtime.publisher)
-    meter = runtime.telemetry.meter
-    evaluator = Evaluator(
-        js=runtime.js,
-        publisher=flaky,  # type: ignore[arg-type]
-        dead_letters=runtime.dead_letters,
-        settings=runtime.settings,
-        clock=runtime.clock,
-        actions=NoActions(),
-        metrics=EvaluatorMetrics(meter.create_counter("test.samples"), meter.create_counter("test.commands")),
-    )
+    evaluator = Evaluator.for_runtime(runtime, publisher=flaky)  # type: ignore[arg-type]
     await evaluator.start()
     try:
         await publish_samples(client, [(0, 95), (1, 95)])

@@ -33,6 +33,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.throttle import store
+from engine.throttle.actions import NoActions
 from engine.throttle.policy import NodeState, check_silence, observe, readings
 from engine.throttle.rules import Rules
 from schemas import subjects
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
     from engine.bus.deadletter import DeadLetters
     from engine.bus.publisher import Publisher
-    from engine.runtime import Clock
+    from engine.runtime import Clock, Runtime
     from engine.settings import Settings
     from engine.throttle.actions import NodeActions
     from engine.throttle.policy import Change
@@ -92,6 +93,31 @@ class Evaluator:
         self._task: asyncio.Task[None] | None = None
         self.handled = 0
         """Samples taken from the stream by this evaluator (the benchmark reads it)."""
+
+    @classmethod
+    def for_runtime(
+        cls,
+        runtime: Runtime,
+        *,
+        actions: NodeActions | None = None,
+        durable: str = DURABLE,
+        publisher: Publisher | None = None,
+    ) -> Evaluator:
+        """The evaluator of an engine (the benchmark and tests name another durable or publisher)."""
+        meter = runtime.telemetry.meter
+        return cls(
+            js=runtime.js,
+            publisher=publisher or runtime.publisher,
+            dead_letters=runtime.dead_letters,
+            settings=runtime.settings,
+            clock=runtime.clock,
+            actions=actions or NoActions(),
+            metrics=EvaluatorMetrics(
+                samples=meter.create_counter("jetflow.throttle.samples", description="Metric samples, by outcome."),
+                commands=meter.create_counter("jetflow.throttle.commands", description="Throttle commands, by level."),
+            ),
+            durable=durable,
+        )
 
     @property
     def active(self) -> bool:
