@@ -24,10 +24,10 @@ from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
 from engine.runtime import Runtime, SystemClock
-from engine.scheduler.gate import OpenGate
 from engine.store import Store
 from engine.streams import ensure_streams
 from engine.telemetry import setup_telemetry
+from engine.throttle.gate import CommandGate
 from engine.version import VERSION
 
 if TYPE_CHECKING:
@@ -59,7 +59,8 @@ class Engine:
         self.nats_url = nats_url
         self.mongo_url = mongo_url
         self.clock: Clock = clock or SystemClock()
-        self.gate: ThrottleGate = gate or OpenGate()
+        # Throttle commands drive the gate by default; tests may inject a gate of their own.
+        self.gate: ThrottleGate = gate or CommandGate(settings)
         self.instance = f"{settings.peer_id}-{uuid.uuid4().hex[:8]}"
         self.telemetry = setup_telemetry(VERSION)
         self.broker = NatsBroker(

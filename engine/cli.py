@@ -139,6 +139,29 @@ def peer_key(
     print(PeerKey(Settings()).public_key)
 
 
+@app.command()
+def agent(
+    node: Annotated[str, typer.Option(help="This node's name (the subject token and the resource's node).")],
+    nats_url: Annotated[str, typer.Option(help="NATS server URL.")] = "nats://127.0.0.1:4222",
+    interval: Annotated[float, typer.Option(min=0.1, help="Seconds between samples.")] = 5.0,
+    count: Annotated[
+        int | None, typer.Option(help="Stop after this many samples (default: run until stopped).")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Sample this machine (cpu, memory, load per core, disk) and publish on jetflow.metric.sample.<node>."""
+    _setup_logging(verbose)
+    from schemas.subjects import metric_sample
+
+    try:
+        metric_sample(node)
+    except ValueError as error:
+        _fail(str(error))
+    from engine.throttle import agent as node_agent
+
+    _run(lambda: node_agent.run(nats_url, node, interval, count=count))
+
+
 def _run(main: object) -> None:
     from engine.connection import NatsUnavailable
     from engine.store import StoreUnavailable

@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from engine.throttle.rules import Rules
+
 
 class StorageAccess(BaseModel):
     """How this peer issues credentials for one storage resource it owns (an S3/MinIO server with STS).
@@ -119,6 +121,37 @@ class Settings(BaseSettings):
     scheduler_refill: float = Field(default=30.0, gt=0, description="Seconds between reloads of the horizon.")
     lease_ttl: float = Field(
         default=6.0, ge=1, description="Seconds before a dead leader's lease expires and a standby takes over."
+    )
+
+    # --- throttle -----------------------------------------------------------------------------
+    throttle_enabled: bool = Field(
+        default=True, description="Take part in the lease election that evaluates node samples into throttle levels."
+    )
+    throttle_groups: dict[str, Rules] = Field(
+        default_factory=lambda: {"default": Rules()},
+        description="Thresholds per node group, as JSON: {group: {limited: {metric: {high, low}}, tainted: {...}, "
+        "window, mode: consecutive|mean, cooldown, silence}}. Nodes without a group use 'default'.",
+    )
+    throttle_node_groups: dict[str, str] = Field(
+        default_factory=dict, description="Node name → group name in throttle_groups, as JSON."
+    )
+    throttle_limited_fraction: float = Field(
+        default=0.5, gt=0, le=1, description="Share of a node's concurrent execution limit kept while `limited`."
+    )
+    throttle_unknown: Literal["open", "limited", "tainted"] = Field(
+        default="open",
+        description="What a silent (`unknown`) node means for new work: no limit, the limited fraction, or none.",
+    )
+    throttle_snapshot: float = Field(
+        default=30.0, gt=0, description="Seconds between snapshots of the evaluator's state to MongoDB."
+    )
+    throttle_batch: int = Field(
+        default=256, ge=1, le=4096, description="Metric samples fetched (and acknowledged at once) per pull."
+    )
+    throttle_kube_taint: bool = Field(
+        default=False,
+        description="Also taint a `tainted` node NoSchedule in Kubernetes (key jetflow.io/throttle); "
+        "the taint is removed on release.",
     )
 
     # --- Kubernetes ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import booking, catalog, credentials, schedule
+from handlers import booking, catalog, credentials, schedule, throttle
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -17,10 +17,17 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
 
+# throttle before schedule: the gate knows every node's level before the first execution fires.
 FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     catalog.install,
     booking.install,
+    throttle.install,
     schedule.install,
     credentials.install,
 )
-DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS, *booking.DOCUMENTS, *credentials.DOCUMENTS)
+DOCUMENTS: Sequence[type[Document]] = (
+    *catalog.DOCUMENTS,
+    *booking.DOCUMENTS,
+    *throttle.DOCUMENTS,
+    *credentials.DOCUMENTS,
+)

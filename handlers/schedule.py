@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from engine.executions.store import ExecutionRecord, Transitions
 from engine.scheduler.lease import LeaderLease
 from engine.scheduler.service import PENDING, Scheduler
+from engine.throttle.gate import CommandGate
 from schemas import subjects
 from schemas.queries import BookingRef, Upcoming
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import CallbackOptions, Observation
 
     from engine.runtime import Runtime
+    from schemas.throttle import ThrottleCommand
 
 DOCUMENTS = ()
 #: Core-NATS nudge: "the pending executions changed, reload the horizon" (not in any stream).
@@ -65,6 +67,16 @@ async def install(runtime: Runtime) -> None:
         await nc.subscribe(subject, cb=nudge)
         for subject in (REFRESH, subjects.BOOKING_CONFIRMED, subjects.BOOKING_CANCELLED)
     ]
+    gate = runtime.gate
+    if isinstance(gate, CommandGate):
+
+        async def released(command: ThrottleCommand) -> None:
+            # A node let go (or only limited now): fire what was held for its resources at once.
+            if not gate.closed(command.node):
+                for resource in gate.resources_of(command.node):
+                    await scheduler.release(resource)
+
+        gate.watch(released)
     tasks: list[asyncio.Task[None]] = []
     if settings.scheduler_enabled:
         lease = LeaderLease(runtime.js, "scheduler", runtime.instance, settings.lease_ttl)

@@ -51,6 +51,12 @@ async def test_every_dashboard_metric_is_exported(engine: Runtime, client: Clien
 
     counter = engine.telemetry.meter.create_counter("jetflow.executions.illegal_transitions")
     await Transitions(counter).move("dash-missing", ExecutionState.DUE, at=datetime.now(UTC))
+    # A node hot for a whole window (default rules: 3 samples, cpu ≥ 95): samples, a command, a level.
+    for second in range(3):
+        at = (start + timedelta(seconds=second)).isoformat()
+        sample = {"id": f"dash-{second}", "node": "node-a", "at": at, "cpu": 99, "memory": 1, "disk": 1, "load": 0}
+        await js.publish("jetflow.metric.sample.node-a", json.dumps(sample).encode())
+    await wait_for_messages(client, "JETFLOW_THROTTLE", "jetflow.throttle.command.node-a", 1, timeout=5)
     exported = generate_latest().decode()
     names = {
         re.sub("|".join(f"{s}$" for s in SUFFIXES), "", line.split("{")[0].split(" ")[0])

@@ -1,0 +1,272 @@
+"""The throttle evaluator: the one replica holding the `throttle` lease turns samples into commands.
+
+Why one replica: a policy window is per node and in memory. A durable consumer shared by replicas
+would spread one node's samples over them, so no replica would see a whole window. The lease holder
+alone pulls from the durable consumer `jetflow-throttle-sample`; a standby that wins the lease
+reloads the NodeThrottle states and continues from the consumer's ack floor. Samples not newer than a
+node's last one are ignored, so nothing counts twice. After a crash (no final snapshot) the windows
+miss the samples since the last snapshot; the next samples refill them, and no level change is lost
+because each is stored when it happens.
+
+Why fast: samples arrive every few seconds from every node. They are fetched in batches and the
+consumer uses AckAll, so one ack settles a whole batch; the store is written only when a level changes
+(before the ack) and in a snapshot of the nodes that changed every `throttle_snapshot` seconds.
+
+Order on a change: publish the command (deterministic id from the tipping sample), then store the
+new level, then ack. A crash in between replays the sample, which yields the same command id
+(JetStream drops the duplicate) and the same level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from engine.bus.deadletter import Origin
+from engine.bus.decode import Rejection, decode
+from engine.throttle import store
+from engine.throttle.actions import NoActions
+from engine.throttle.policy import NodeState, check_silence, observe, readings
+from engine.throttle.rules import Rules
+from schemas import subjects
+from schemas.metrics import MetricSample
+from schemas.throttle import ThrottleCommand
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from nats.js import JetStreamContext
+    from opentelemetry.metrics import Counter
+
+    from engine.bus.deadletter import DeadLetters
+    from engine.bus.publisher import Publisher
+    from engine.runtime import Clock, Runtime
+    from engine.settings import Settings
+    from engine.throttle.actions import NodeActions
+    from engine.throttle.policy import Change
+
+log = logging.getLogger(__name__)
+
+DURABLE = "jetflow-throttle-sample"
+SAMPLES = f"{subjects.METRIC_SAMPLE_PREFIX}.*"
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluatorMetrics:
+    samples: Counter
+    """jetflow_throttle_samples_total{outcome=applied|stale|dead_lettered}"""
+    commands: Counter
+    """jetflow_throttle_commands_total{level}"""
+
+
+class Evaluator:
+    def __init__(
+        self,
+        *,
+        js: JetStreamContext,
+        publisher: Publisher,
+        dead_letters: DeadLetters,
+        settings: Settings,
+        clock: Clock,
+        actions: NodeActions,
+        metrics: EvaluatorMetrics,
+        durable: str = DURABLE,
+    ) -> None:
+        self._js = js
+        self._publisher = publisher
+        self._dead_letters = dead_letters
+        self._settings = settings
+        self._clock = clock
+        self._actions = actions
+        self._metrics = metrics
+        self._durable = durable
+        self.states: dict[str, NodeState] = {}
+        self._dirty: set[str] = set()
+        self._undo: dict[str, NodeState | None] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.handled = 0
+        """Samples taken from the stream by this evaluator (the benchmark reads it)."""
+
+    @classmethod
+    def for_runtime(
+        cls,
+        runtime: Runtime,
+        *,
+        actions: NodeActions | None = None,
+        durable: str = DURABLE,
+        publisher: Publisher | None = None,
+    ) -> Evaluator:
+        """The evaluator of an engine (the benchmark and tests name another durable or publisher)."""
+        meter = runtime.telemetry.meter
+        return cls(
+            js=runtime.js,
+            publisher=publisher or runtime.publisher,
+            dead_letters=runtime.dead_letters,
+            settings=runtime.settings,
+            clock=runtime.clock,
+            actions=actions or NoActions(),
+            metrics=EvaluatorMetrics(
+                samples=meter.create_counter("jetflow.throttle.samples", description="Metric samples, by outcome."),
+                commands=meter.create_counter("jetflow.throttle.commands", description="Throttle commands, by level."),
+            ),
+            durable=durable,
+        )
+
+    @property
+    def active(self) -> bool:
+        return self._task is not None
+
+    def rules(self, node: str) -> Rules:
+        groups = self._settings.throttle_groups
+        group = self._settings.throttle_node_groups.get(node, "default")
+        return groups.get(group) or groups.get("default") or Rules()
+
+    async def start(self) -> None:
+        """Won the lease: reload the states and start consuming."""
+        self.states = await store.load()
+        self._dirty.clear()
+        config = ConsumerConfig(
+            ack_policy=AckPolicy.ALL,
+            ack_wait=self._settings.ack_wait,
+            deliver_policy=DeliverPolicy.ALL,
+            max_ack_pending=self._settings.throttle_batch * 4,
+        )
+        subscription = await self._js.pull_subscribe(
+            SAMPLES, durable=self._durable, stream="JETFLOW_METRICS", config=config
+        )
+        self._task = asyncio.create_task(self._run(subscription), name="throttle-evaluator")
+        log.info("throttle evaluator started with %d known nodes", len(self.states))
+
+    async def stop(self) -> None:
+        """Lost or gave up the lease: stop consuming and save what the snapshot has not yet."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        with contextlib.suppress(Exception):
+            await self._snapshot()
+
+    async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
+        next_snapshot = time.monotonic() + self._settings.throttle_snapshot
+        next_silence = time.monotonic()
+        try:
+            while True:
+                batch = []
+                self._undo.clear()
+                try:
+                    try:
+                        batch = await subscription.fetch(self._settings.throttle_batch, timeout=1.0)
+                    except TimeoutError:
+                        batch = []
+                    outcomes: collections.Counter[str] = collections.Counter()
+                    for msg in batch:
+                        outcomes[await self._handle(msg)] += 1
+                    for outcome, count in outcomes.items():  # one instrument call per batch, not per sample
+                        self._metrics.samples.add(count, {"outcome": outcome})
+                    if batch:
+                        await batch[-1].ack()  # AckAll: settles the whole batch
+                    if time.monotonic() >= next_silence:
+                        next_silence = time.monotonic() + 1.0
+                        await self._check_silence()
+                    if time.monotonic() >= next_snapshot:
+                        next_snapshot = time.monotonic() + self._settings.throttle_snapshot
+                        await self._snapshot()
+                except Exception:
+                    # NATS or MongoDB failed mid-batch: put the nodes back as they were before the batch
+                    # and have it redelivered now (with AckAll, the next batch's ack would settle it too).
+                    # Changes already published come again with the same ids: JetStream drops them.
+                    log.exception("throttle evaluation failed; the batch will be redelivered")
+                    self._rollback()
+                    for msg in batch:
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+                    await asyncio.sleep(1.0)
+        finally:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    def _remember(self, node: str) -> None:
+        """Keep `node`'s state as it was before this batch, the first time the batch touches it."""
+        if node not in self._undo:
+            state = self.states.get(node)
+            self._undo[node] = None if state is None else replace(state, window=deque(state.window))
+
+    def _rollback(self) -> None:
+        for node, before in self._undo.items():
+            if before is None:
+                self.states.pop(node, None)
+            else:
+                self.states[node] = before
+        self._undo.clear()
+
+    async def _handle(self, msg: Msg) -> str:
+        self.handled += 1
+        headers = msg.headers or {}
+        decoded = decode(MetricSample, msg.data, headers, max_payload=self._settings.max_payload)
+        node = msg.subject.rpartition(".")[2]
+        if not isinstance(decoded, Rejection) and decoded.node != node:
+            decoded = Rejection("permanent", f"sample for node '{decoded.node}' published on {msg.subject}")
+        if isinstance(decoded, Rejection):
+            meta = msg.metadata
+            origin = Origin(
+                msg.subject, msg.data, headers, meta.stream, meta.sequence.stream, meta.num_delivered, SAMPLES
+            )
+            await self._dead_letters.record(origin, decoded.code, decoded.reason)
+            return "dead_lettered"
+        self._remember(node)
+        state = self.states.get(node)
+        if state is None:
+            state = self.states[node] = NodeState(node)
+        before = state.last_at
+        change = observe(state, decoded.id, decoded.at, readings(decoded), self.rules(node))
+        if state.last_at == before:
+            return "stale"
+        self._dirty.add(node)
+        if change is not None:
+            await self._emit(change, state)
+        return "applied"
+
+    async def _check_silence(self) -> None:
+        now = self._clock.now()
+        for node, state in self.states.items():
+            self._remember(node)
+            change = check_silence(state, now, self.rules(node))
+            if change is not None:
+                await self._emit(change, state)
+
+    async def _emit(self, change: Change, state: NodeState) -> None:
+        command = ThrottleCommand(
+            id=change.command_id,
+            node=change.node,
+            level=change.level,
+            previous=change.previous,
+            reason=change.reason,
+            metric=change.metric,
+            value=change.value,
+            threshold=change.threshold,
+            since=change.since,
+        )
+        published = await self._publisher.publish(
+            subjects.throttle_command(change.node), command, causation=change.cause
+        )
+        await store.save([state])
+        self._dirty.discard(change.node)
+        if not published.duplicate:
+            self._metrics.commands.add(1, {"level": str(change.level)})
+            log.info("throttle %s: %s", change.node, change.reason)
+        try:
+            await self._actions.apply(change)
+        except Exception:
+            log.exception("node actions for %s (%s) failed", change.node, change.level)
+
+    async def _snapshot(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        await store.save(self.states[node] for node in dirty if node in self.states)
