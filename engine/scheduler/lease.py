@@ -4,7 +4,8 @@ The leader creates the key (only possible when it is absent) and refreshes it ev
 TTL with a revision-checked update; if it dies, the bucket's max age removes the key and a standby
 replica's `create` succeeds within about one TTL. A leader that stops cleanly deletes the key, so the
 hand-over is immediate. A leader whose update fails (it was too slow and lost the key) steps down
-at once.
+at once. A leader whose `elected` callback fails (MongoDB down while loading its state) resigns:
+it cleans up, releases the key and keeps campaigning, instead of holding a lease it does not serve.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ class LeaderLease:
                 log.warning("lease %s: %s", self._key, error)
                 if self.held:
                     await self._lose(deposed)
+            except Exception:
+                log.exception("lease %s: the leader's work failed to start; resigning", self._key)
+                await self._resign(deposed)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopped.wait(), self._ttl / 3)
 
@@ -78,6 +82,16 @@ class LeaderLease:
             self._revision = None
             log.warning("lost the %s lease", self._key)
             await deposed()
+
+    async def _resign(self, deposed: Callable[[], Awaitable[None]]) -> None:
+        revision = self._revision
+        try:
+            await self._lose(deposed)
+        except Exception:
+            log.exception("lease %s: stepping down failed", self._key)
+        if revision is not None and self._kv is not None:
+            with contextlib.suppress(JetStreamError, OSError, TimeoutError):
+                await self._kv.delete(self._key, last=revision)
 
     async def stop(self) -> None:
         """Stop campaigning; release the lease so a standby takes over at once."""
