@@ -121,6 +121,9 @@ class Settings(BaseSettings):
     dispatch_max_per_resource: int = Field(
         default=10, ge=1, description="Executions dispatched at once per resource (the throttle may lower it)."
     )
+    dispatch_refill: float = Field(
+        default=5.0, gt=0, description="Seconds between passes over the waiting executions (also woken by events)."
+    )
     dispatch_retries: int = Field(default=2, ge=0, description="Retries of a failed step (Argo retryStrategy.limit).")
     namespace_delete_delay: float = Field(
         default=3600.0, ge=0, description="Seconds a finished execution's namespace is kept (logs) before deletion."

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import booking, catalog, schedule
+from handlers import booking, catalog, dispatch, schedule
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -17,5 +17,10 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
 
-FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (catalog.install, booking.install, schedule.install)
+FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
+    catalog.install,
+    booking.install,
+    schedule.install,
+    dispatch.install,
+)
 DOCUMENTS: Sequence[type[Document]] = (*catalog.DOCUMENTS, *booking.DOCUMENTS)
