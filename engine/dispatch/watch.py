@@ -89,6 +89,9 @@ class Watcher:
                 log.warning("workflow watch interrupted, resuming in %gs: %s", self._retry, error)
                 await asyncio.sleep(self._retry)
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # being stopped: whatever broke while unwinding, stop
                 log.exception("workflow watch failed; resuming in %gs", self._retry)
                 await asyncio.sleep(self._retry)
             self.restarts += 1
