@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.dispatch.limits import choose
-from engine.executions.store import ExecutionRecord
 from engine.scheduler.gate import OpenGate
-from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-T = datetime(2026, 12, 1, tzinfo=UTC)
+
+@dataclass
+class Due:
+    id: str
+    resources: list[str]
 
 
-def due(execution: str, *resources: str) -> ExecutionRecord:
-    return ExecutionRecord(
-        id=execution,
-        booking="b",
-        workflow="w",
-        resources=list(resources),
-        planned_at=T,
-        window_end=T + timedelta(hours=1),
-        state=ExecutionState.DUE,
-        updated_at=T,
-    )
+def due(execution: str, *resources: str) -> Due:
+    return Due(execution, list(resources))
 
 
 class Throttled:

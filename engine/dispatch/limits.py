@@ -11,35 +11,44 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from engine.executions.store import ExecutionRecord
     from engine.scheduler.gate import ThrottleGate
 
 
+class Queued(Protocol):
+    """What the decision reads of a due execution (an ExecutionRecord in the engine)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def resources(self) -> list[str]: ...
+
+
 @dataclass(frozen=True, slots=True)
-class Decision:
-    dispatch: list[ExecutionRecord] = field(default_factory=list)
+class Decision[Q: Queued]:
+    dispatch: list[Q] = field(default_factory=list)
     waiting: dict[str, str] = field(default_factory=dict)
     """Execution id → why it waits, for logs and `jetflow.ctl.dispatch.status`."""
     running: int = 0
 
 
-def choose(
-    due: Sequence[ExecutionRecord],
+def choose[Q: Queued](
+    due: Sequence[Q],
     active: Sequence[Sequence[str]],
     gate: ThrottleGate,
     *,
     max_running: int,
     max_per_resource: int,
-) -> Decision:
+) -> Decision[Q]:
     """`active`: the resource lists of executions that hold a slot (dispatched or running)."""
     per_resource: Counter[str] = Counter(resource for resources in active for resource in set(resources))
     running = len(active)
-    decision = Decision(running=running)
+    decision: Decision[Q] = Decision(running=running)
     for record in due:
         if running >= max_running:
             decision.waiting[record.id] = f"{running} executions dispatched, the limit is {max_running}"

@@ -104,7 +104,7 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_refill)
 
-    async def decide(self) -> limits.Decision:
+    async def decide(self) -> limits.Decision[ExecutionRecord]:
         """Read the queue and the slots in use from the store, and apply the limits (two queries)."""
         collection = ExecutionRecord.get_pymongo_collection()
         due_docs = (
