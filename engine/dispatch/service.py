@@ -29,6 +29,8 @@ from schemas import subjects
 from schemas.execution import ExecutionDispatched, ExecutionState
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from engine.bus.publisher import Publisher
     from engine.catalog.store import Catalog
     from engine.dispatch.report import Reporter
@@ -43,6 +45,27 @@ log = logging.getLogger(__name__)
 ACTIVE = [str(ExecutionState.DISPATCHED), str(ExecutionState.RUNNING)]
 #: Due executions considered per pass; the rest wait for the next one (bounded memory and queries).
 PASS_SIZE = 500
+
+
+async def load_plan(catalog: Catalog, record: ExecutionRecord, config: DispatchConfig, *, now: datetime) -> Plan:
+    """The builders' input for one execution, from the catalog; unknown names are permanent errors."""
+    workflow = await catalog.workflow(record.workflow)
+    if workflow is None:
+        raise PermanentError(f"unknown workflow '{record.workflow}'")
+    wanted = set(record.resources) | {step.resource for step in workflow.steps if step.resource}
+    resources = await catalog.resources(sorted(wanted))
+    if missing := sorted(wanted - set(resources)):
+        raise PermanentError(f"unknown resource(s): {', '.join(missing)}")
+    return Plan(
+        execution=record.id,
+        booking=record.booking,
+        workflow=workflow,
+        resources=resources,
+        planned_at=record.planned_at,
+        window_end=record.window_end,
+        now=now,
+        config=config,
+    )
 
 
 class Dispatcher:
@@ -134,23 +157,7 @@ class Dispatcher:
     # --- one execution --------------------------------------------------------------------------
 
     async def plan(self, record: ExecutionRecord) -> Plan:
-        workflow = await self._catalog.workflow(record.workflow)
-        if workflow is None:
-            raise PermanentError(f"unknown workflow '{record.workflow}'")
-        wanted = set(record.resources) | {step.resource for step in workflow.steps if step.resource}
-        resources = await self._catalog.resources(sorted(wanted))
-        if missing := sorted(wanted - set(resources)):
-            raise PermanentError(f"unknown resource(s): {', '.join(missing)}")
-        return Plan(
-            execution=record.id,
-            booking=record.booking,
-            workflow=workflow,
-            resources=resources,
-            planned_at=record.planned_at,
-            window_end=record.window_end,
-            now=self._clock.now(),
-            config=self._config,
-        )
+        return await load_plan(self._catalog, record, self._config, now=self._clock.now())
 
     async def dispatch(self, record: ExecutionRecord) -> None:
         now = self._clock.now()
