@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -15,6 +14,8 @@ from tests.support.plans import RESOURCES, TWO_CLUSTERS
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    import pytest
 
 
 def test_render_booking_file_prints_every_manifest_in_order(tmp_path: Path) -> None:
