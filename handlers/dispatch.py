@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 DOCUMENTS = ()
 #: Core-NATS nudge: "due or cancelled executions changed, run a dispatch pass" (not in any stream).
 WAKE = "jetflow.dispatch.wake"
+GAUGE = "jetflow.dispatch.executions"
+GAUGE_HELP = "Executions waiting for a dispatch slot, workflows watched; 1 on the dispatching replica."
 log = logging.getLogger(__name__)
 
 
@@ -50,6 +52,13 @@ async def install(runtime: Runtime) -> None:
 
         async def off(_: Any) -> dict[str, Any]:
             return {"instance": runtime.instance, "enabled": False}
+
+        def nothing(_: CallbackOptions) -> list[Observation]:
+            from opentelemetry.metrics import Observation
+
+            return [Observation(0, {"kind": "leader"})]
+
+        runtime.telemetry.meter.create_observable_gauge(GAUGE, [nothing], description=GAUGE_HELP)
 
         await control.add_query("dispatch-status", subjects.ctl("dispatch", "status"), None, off)
         return
@@ -126,9 +135,7 @@ async def install(runtime: Runtime) -> None:
             Observation(1 if dispatcher.active else 0, {"kind": "leader"}),
         ]
 
-    meter.create_observable_gauge(
-        "jetflow.dispatch.executions", [observe], description="Executions waiting for a slot, watched; leader."
-    )
+    meter.create_observable_gauge(GAUGE, [observe], description=GAUGE_HELP)
 
     async def status(_: Any) -> dict[str, Any]:
         decision = await dispatcher.decide()  # from the store: any replica answers the same
