@@ -16,11 +16,12 @@ from engine.catalog.store import Catalog
 from engine.executions.store import ExecutionRecord, insert_executions
 from engine.kube import names
 from schemas.execution import ExecutionDue, ExecutionState
+from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support.plans import RESOURCES, TWO_CLUSTERS
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Sequence
 
     from nats.aio.client import Client
 
@@ -214,3 +215,52 @@ async def test_cancelled_execution_deletes_its_workflow(
         "argoproj.io/v1alpha1", "Workflow", names.namespace(execution), names.workflow(execution)
     )
     assert workflow is None or workflow["metadata"].get("deletionTimestamp")
+
+
+class Taint:
+    """A throttle gate whose answer the test changes, as the throttle feature would on a command."""
+
+    def __init__(self) -> None:
+        self.tainted = {"node-a"}
+
+    def blocked(self, resources: Sequence[str]) -> tuple[str, str] | None:
+        hit = sorted(self.tainted & set(resources))
+        return (hit[0], "tainted") if hit else None
+
+    def limit(self, resource: str, base: int) -> int:
+        return 0 if resource in self.tainted else base
+
+
+async def test_throttle_command_rechecks_waiting_executions(
+    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    gate = Taint()
+    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 120.0})  # only a wake dispatches
+    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url, gate=gate)
+    runtime = await engine.start()
+    try:
+        execution = "bk-7-20261201t100000"
+        await publish_due(client, await due_execution(runtime, execution))
+        await settled(client)
+        status: dict[str, Any] = {}
+        for _ in range(50):
+            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+            if status["waiting"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status["waiting"] == [{"execution": execution, "reason": "resource node-a is throttled: tainted"}]
+
+        gate.tainted.clear()
+        command = ThrottleCommand(
+            id="node-a:normal:1",
+            node="node-a",
+            level=ThrottleLevel.NORMAL,
+            previous=ThrottleLevel.TAINTED,
+            reason="cpu back under 70%",
+            since=runtime.clock.now(),
+        )
+        await client.jetstream().publish("jetflow.throttle.command.node-a", command.model_dump_json().encode())
+        [(_, body)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1, timeout=5)
+        assert body["execution"] == execution
+    finally:
+        await engine.stop()

@@ -10,11 +10,11 @@ credential Secrets with it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import UTC
 from typing import TYPE_CHECKING
 
+from engine.dispatch.background import Background
 from engine.dispatch.watch import selector
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
@@ -33,7 +33,7 @@ class Janitor:
         self._clock = clock
         self._selector = selector(peer_id)
         self._delay = delay
-        self._task: asyncio.Task[None] | None = None
+        self._runner = Background("namespace-janitor", self._loop)
         self.deleted = 0
 
     async def sweep(self) -> list[str]:
@@ -57,15 +57,10 @@ class Janitor:
         return gone
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="namespace-janitor")
+        self._runner.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._runner.stop()
 
     async def _loop(self) -> None:
         period = min(60.0, max(0.5, self._delay / 4))

@@ -20,6 +20,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from engine.dispatch import limits
+from engine.dispatch.background import Background
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
 from engine.errors import PermanentError, TemporaryError
@@ -91,7 +92,7 @@ class Dispatcher:
         self._settings = settings
         self._config = DispatchConfig.from_settings(settings)
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._runner = Background("dispatcher", self._loop)
         self.waiting: dict[str, str] = {}
         self.dispatched = 0
 
@@ -102,18 +103,13 @@ class Dispatcher:
 
     @property
     def active(self) -> bool:
-        return self._task is not None
+        return self._runner.running
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="dispatcher")
+        self._runner.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._runner.stop()
 
     async def _loop(self) -> None:
         while True:

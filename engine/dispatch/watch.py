@@ -16,10 +16,10 @@ and a standby takes over within the lease TTL, listing first so no phase change 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
+from engine.dispatch.background import Background
 from engine.dispatch.phases import outcome, phase
 from engine.errors import TemporaryError
 from engine.executions.states import FINAL
@@ -60,23 +60,19 @@ class Watcher:
         """namespace/name → last phase reported: what one followed execution costs."""
         self.version: str | None = None
         self.restarts = 0
-        self._task: asyncio.Task[None] | None = None
+        self._runner = Background("workflow-watch", self._loop)
 
     @property
     def active(self) -> bool:
-        return self._task is not None
+        return self._runner.running
 
     async def start(self) -> None:
-        if self._task is None:
+        if not self._runner.running:
             self.version = None  # a new leadership lists first: nothing missed while standing by
-            self._task = asyncio.create_task(self._loop(), name="workflow-watch")
+            self._runner.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._runner.stop()
 
     async def _loop(self) -> None:
         while True:
