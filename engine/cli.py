@@ -60,6 +60,22 @@ async def _serve(settings: Settings, nats_url: str, mongo_url: str, children: li
             await child.stop()
 
 
+def _without_cluster(settings: Settings) -> Settings:
+    """`jetflow up` with no cluster configured writes manifests to <state_dir>/manifests, and says so."""
+    from engine.kube.connect import target
+
+    if target(settings) is not None:
+        return settings
+    folder = settings.state_dir.resolve() / "manifests"
+    print(
+        f"jetflow: NO KUBERNETES CLUSTER FOUND (no JETFLOW_KUBECONFIG, ~/.kube/config or in-cluster account):\n"
+        f"jetflow: dispatch writes manifests to {folder} and NOTHING RUNS. Set JETFLOW_KUBECONFIG to dispatch.",
+        file=sys.stderr,
+        flush=True,
+    )
+    return settings.model_copy(update={"manifests_dir": folder})
+
+
 def _fail(message: str) -> None:
     print(f"jetflow: {message}", file=sys.stderr)
     raise typer.Exit(2)
@@ -81,6 +97,7 @@ def up(
     if metrics_port is not None:
         overrides["metrics_port"] = metrics_port
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = _without_cluster(settings)
 
     async def main() -> None:
         from engine.embedded import servers
@@ -160,6 +177,29 @@ def agent(
     from engine.throttle import agent as node_agent
 
     _run(lambda: node_agent.run(nats_url, node, interval, count=count))
+
+
+@app.command()
+def render(
+    target: Annotated[str, typer.Argument(help="An execution id, or a booking request JSON file.")],
+    catalog: Annotated[
+        Path | None, typer.Option(help='Catalog file {"resources": [...], "workflows": [...]} instead of the store.')
+    ] = None,
+) -> None:
+    """Print every manifest dispatch would create for an execution (or a booking's first one), as YAML."""
+    from engine.dispatch.render import render as render_manifests
+    from engine.errors import PermanentError
+
+    settings = Settings()
+    try:
+        text = render_manifests(target, settings, catalog=catalog)
+    except PermanentError as error:
+        _fail(error.reason)
+        return
+    except ValueError as error:  # an invalid booking or catalog file
+        _fail(str(error))
+        return
+    sys.stdout.write(text)
 
 
 def _run(main: object) -> None:

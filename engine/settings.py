@@ -199,6 +199,34 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Seconds between sweeps that delete this peer's expired credential Secrets."
     )
 
+    # --- dispatch ---------------------------------------------------------------------------
+    dispatch_max_running: int = Field(
+        default=100, ge=1, description="Executions dispatched (not yet ended) at once, overall; more wait as due."
+    )
+    dispatch_max_per_resource: int = Field(
+        default=10, ge=1, description="Executions dispatched at once per resource (the throttle may lower it)."
+    )
+    dispatch_refill: float = Field(
+        default=5.0, gt=0, description="Seconds between passes over the waiting executions (also woken by events)."
+    )
+    dispatch_retries: int = Field(default=2, ge=0, description="Retries of a failed step (Argo retryStrategy.limit).")
+    namespace_delete_delay: float = Field(
+        default=3600.0, ge=0, description="Seconds a finished execution's namespace is kept (logs) before deletion."
+    )
+    watch_timeout: float = Field(
+        default=300.0, gt=0, description="Seconds one workflow watch request lasts before it is renewed."
+    )
+    c2d_image: str = Field(
+        default="amazon/aws-cli:2.17.0", description="Image of compute-to-data's fetch and publish steps (aws s3 cp)."
+    )
+    c2d_max_jobs: int = Field(
+        default=1, ge=1, description="Compute-to-data: steps of one execution running at once (Argo parallelism)."
+    )
+    c2d_max_job_duration: float = Field(
+        default=3600.0, gt=0, description="Compute-to-data: seconds one algorithm step may run (activeDeadlineSeconds)."
+    )
+    c2d_volume_size: str = Field(default="1Gi", description="Compute-to-data: size of the shared /data volume.")
+
     # --- local state --------------------------------------------------------------------------
     state_dir: Path = Field(
         default=Path(".jetflow"), description="Folder of the embedded servers' data (`jetflow up`)."

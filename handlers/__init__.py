@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import booking, catalog, credentials, schedule, throttle
+from handlers import booking, catalog, credentials, dispatch, schedule, throttle
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -23,6 +23,7 @@ FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     booking.install,
     throttle.install,
     schedule.install,
+    dispatch.install,
     credentials.install,
 )
 DOCUMENTS: Sequence[type[Document]] = (

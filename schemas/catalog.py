@@ -77,12 +77,28 @@ class Step(Part):
     depends: list[KubeName] = Field(default_factory=list, description="Steps that must succeed before this one.")
 
 
+class ComputeToData(Part):
+    """Run the steps next to the data: fetch inputs from a storage first, publish outputs after.
+
+    The engine adds a `configure` task before the first steps (inputs copied to /data/inputs) and a
+    `publish` task after the last ones (/data/outputs uploaded); every step sees /data.
+    """
+
+    inputs: KubeName = Field(description="Storage resource the inputs are read from.")
+    outputs: KubeName = Field(description="Storage resource the outputs are written to.")
+    input_prefix: str = Field(default="inputs", description="Key prefix of the inputs within the storage.")
+    output_prefix: str = Field(default="outputs", description="Key prefix the outputs are written under.")
+
+
 class Workflow(Message):
     """A workflow definition: a DAG of steps. The message `id` is the workflow name."""
 
     id: KubeName = Field(description="Workflow name, also the idempotency key; becomes part of Kubernetes names.")
     steps: list[Step] = Field(min_length=1, description="The steps; order does not matter, `depends` does.")
     description: str = Field(default="", description="What the workflow is for, for humans.")
+    compute_to_data: ComputeToData | None = Field(
+        default=None, description="Wrap the steps in the built-in compute-to-data template (fetch, run, publish)."
+    )
 
     @model_validator(mode="after")
     def _valid_dag(self) -> Self:
@@ -95,6 +111,8 @@ class Workflow(Message):
                 raise ValueError(f"step {step.name!r} depends on itself")
             if unknown := [dep for dep in step.depends if dep not in known]:
                 raise ValueError(f"step {step.name!r} depends on unknown step(s): {', '.join(unknown)}")
+        if self.compute_to_data and (taken := sorted(known & {"configure", "publish"})):
+            raise ValueError(f"step name(s) {', '.join(taken)} are reserved by compute_to_data")
         try:
             TopologicalSorter({step.name: step.depends for step in self.steps}).prepare()
         except CycleError as error:

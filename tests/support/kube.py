@@ -79,8 +79,8 @@ def kubeconfig(path: Path, server: str) -> Path:
     return path
 
 
-@pytest.fixture
-def _namespaces_are_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+def namespace_aware_parser() -> Any:
+    """kmock's path parser, taught that /api/v1/namespaces[/<name>] is the Namespace resource."""
     from kmock._internal import parsing
 
     original = parsing.parse_path
@@ -91,7 +91,25 @@ def _namespaces_are_objects(monkeypatch: pytest.MonkeyPatch) -> None:
             return parsing.ParsedPath("", "v1", "namespaces", None, parts[3] if len(parts) == 4 else None, None)
         return original(path)
 
-    monkeypatch.setattr(parsing, "parse_path", parse_path)
+    return parse_path
+
+
+def declare_kinds(emulator: Any) -> None:
+    """Every kind jetflow handles, discoverable and listable before its first object exists."""
+    import kmock
+
+    for spec in KINDS.values():
+        group, _, version = spec.api_version.rpartition("/")
+        emulator.resources[kmock.resource(group, version, spec.plural)] = kmock.ResourceInfo(
+            kind=spec.kind, namespaced=spec.namespaced
+        )
+
+
+@pytest.fixture
+def _namespaces_are_objects(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kmock._internal import parsing
+
+    monkeypatch.setattr(parsing, "parse_path", namespace_aware_parser())
 
 
 @pytest.fixture
@@ -109,11 +127,7 @@ async def kube(tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[K
     import kmock
 
     async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
-        for spec in KINDS.values():  # discoverable and listable before the first object exists
-            group, _, version = spec.api_version.rpartition("/")
-            emulator.resources[kmock.resource(group, version, spec.plural)] = kmock.ResourceInfo(
-                kind=spec.kind, namespaced=spec.namespaced
-            )
+        declare_kinds(emulator)
         settings = Settings(kubeconfig=kubeconfig(tmp_path / "kubeconfig", str(server.url).rstrip("/")), _env_file=None)
         client = await connect(settings)
         assert client is not None

@@ -1,0 +1,72 @@
+"""Deletes the namespace of a finished execution once `namespace_delete_delay` has passed.
+
+Derived from the cluster and the store, never from timers in memory: every pass lists jetflow's
+namespaces (this peer's), and deletes those whose execution ended (succeeded, failed, timed out,
+cancelled, missed) long enough ago. A restart therefore forgets nothing, and the delay keeps logs
+and pods around for inspection. Deleting the namespace takes the workflow, its pods and the
+credential Secrets with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC
+from typing import TYPE_CHECKING
+
+from engine.dispatch.background import Background
+from engine.dispatch.watch import selector
+from engine.executions.states import FINAL
+from engine.executions.store import ExecutionRecord
+from engine.kube import kinds, names
+
+if TYPE_CHECKING:
+    from engine.kube.client import Kube
+    from engine.runtime import Clock
+
+log = logging.getLogger(__name__)
+
+
+class Janitor:
+    def __init__(self, kube: Kube, clock: Clock, *, peer_id: str, delay: float) -> None:
+        self._kube = kube
+        self._clock = clock
+        self._selector = selector(peer_id)
+        self._delay = delay
+        self._runner = Background("namespace-janitor", self._loop)
+        self.deleted = 0
+
+    async def sweep(self) -> list[str]:
+        """Delete the namespaces due for deletion; returns their names."""
+        api_version, kind = kinds.NAMESPACE.api_version, kinds.NAMESPACE.kind
+        items, _ = await self._kube.list(api_version, kind, label_selector=self._selector)
+        now = self._clock.now()
+        gone: list[str] = []
+        for item in items:
+            meta = item.get("metadata") or {}
+            execution = (meta.get("annotations") or {}).get(names.EXECUTION)
+            record = await ExecutionRecord.get(execution) if execution else None
+            if record is None or record.state not in FINAL:
+                continue
+            ended = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
+            if (now - ended).total_seconds() >= self._delay:
+                if await self._kube.delete(api_version, kind, None, meta["name"]):
+                    log.info("deleted namespace %s of finished execution %s", meta["name"], execution)
+                    self.deleted += 1
+                gone.append(meta["name"])
+        return gone
+
+    async def start(self) -> None:
+        self._runner.start()
+
+    async def stop(self) -> None:
+        await self._runner.stop()
+
+    async def _loop(self) -> None:
+        period = min(60.0, max(0.5, self._delay / 4))
+        while True:
+            try:
+                await self.sweep()
+            except Exception as error:
+                log.warning("namespace cleanup pass failed (retried in %gs): %s", period, error)
+            await asyncio.sleep(period)

@@ -1,0 +1,99 @@
+"""Everything the pure builders need, in one value: the execution, its workflow, its resources, config.
+
+Builders take a `Plan` and return plain dicts, so they are tested without servers (golden files) and
+`jetflow render` prints exactly what dispatch would create. `now` is passed in, never read, so the
+same plan always renders the same manifests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from engine.kube import names
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from engine.settings import Settings
+    from schemas.catalog import Resource, Step, Workflow
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchConfig:
+    peer_id: str = "local"
+    retries: int = 2
+    c2d_image: str = "amazon/aws-cli:2.17.0"
+    c2d_max_jobs: int = 1
+    c2d_max_job_duration: int = 3600
+    c2d_volume_size: str = "1Gi"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatchConfig:
+        return cls(
+            peer_id=settings.peer_id,
+            retries=settings.dispatch_retries,
+            c2d_image=settings.c2d_image,
+            c2d_max_jobs=settings.c2d_max_jobs,
+            c2d_max_job_duration=math.ceil(settings.c2d_max_job_duration),
+            c2d_volume_size=settings.c2d_volume_size,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    execution: str
+    booking: str
+    workflow: Workflow
+    resources: dict[str, Resource]
+    """The booking's resources and the steps' resources, by id, as the catalog holds them."""
+    planned_at: datetime
+    window_end: datetime
+    now: datetime
+    config: DispatchConfig = field(default_factory=DispatchConfig)
+
+    @property
+    def namespace(self) -> str:
+        return names.namespace(self.execution)
+
+    @property
+    def workflow_name(self) -> str:
+        return names.workflow(self.execution)
+
+    def deadline(self) -> int:
+        """Seconds the workflow may run: until the window ends, counted from when it starts (>= 1)."""
+        start = max(self.now, self.planned_at)
+        return max(1, math.ceil((self.window_end - start).total_seconds()))
+
+    def storages(self) -> list[str]:
+        return sorted(rid for rid, resource in self.resources.items() if resource.kind == "storage")
+
+    def remote_peer(self, step: Step) -> str | None:
+        """The peer whose cluster must run `step`, or None when it runs here."""
+        resource = self.resources.get(step.resource) if step.resource else None
+        if resource is None or resource.peer in ("local", self.config.peer_id):
+            return None
+        return resource.peer
+
+    def node(self, step: Step) -> str | None:
+        resource = self.resources.get(step.resource) if step.resource else None
+        if resource is None or resource.kind != "compute":
+            return None
+        return resource.node or resource.id
+
+    def federated(self) -> bool:
+        return any(self.remote_peer(step) for step in self.workflow.steps)
+
+    def labels(self) -> dict[str, str]:
+        """Labels on every object of the execution; the watcher selects workflows by `MANAGED_BY`."""
+        return {
+            names.MANAGED_BY: names.MANAGER,
+            names.EXECUTION: names.label(self.execution),
+            names.BOOKING: names.label(self.booking),
+            names.PEER: names.label(self.config.peer_id),
+        }
+
+    def annotations(self) -> dict[str, str]:
+        """The exact ids (labels may be folded to fit Kubernetes' rules)."""
+        return {names.EXECUTION: self.execution, names.BOOKING: self.booking}

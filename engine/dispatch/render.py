@@ -1,0 +1,123 @@
+"""`jetflow render`: every manifest dispatch would create, as YAML, without touching a cluster.
+
+For an execution id, the execution and the catalog come from the store (JETFLOW_MONGO_URL). For a
+booking request file, its first execution is rendered the way the scheduler would name and time it,
+with the catalog from the store or from a `--catalog` file (`{"resources": [...], "workflows": [...]}`),
+so a workflow can be reviewed before it is ever booked.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from engine.booking.windows import execution_id, execution_windows
+from engine.dispatch.manifests import manifests
+from engine.dispatch.plan import DispatchConfig, Plan
+from engine.errors import PermanentError
+from schemas.booking import BookingRequest
+from schemas.catalog import Resource, Workflow
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from engine.catalog.store import Catalog
+    from engine.settings import Settings
+
+
+def to_yaml(documents: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(documents, sort_keys=False)
+
+
+def booking_plan(
+    booking: BookingRequest, workflow: Workflow, resources: dict[str, Resource], config: DispatchConfig, *, limit: int
+) -> Plan:
+    """The first execution of `booking`, as it would be dispatched at its planned time."""
+    windows = execution_windows(booking.start, booking.end, booking.cron, booking.duration, limit)
+    if not windows:
+        raise PermanentError("the booking's cron does not fire within its window")
+    first = windows[0]
+    return Plan(
+        execution=execution_id(booking.id, first.start),
+        booking=booking.id,
+        workflow=workflow,
+        resources=resources,
+        planned_at=first.start,
+        window_end=first.end,
+        now=first.start,
+        config=config,
+    )
+
+
+def catalog_file(path: Path) -> tuple[dict[str, Workflow], dict[str, Resource]]:
+    data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    workflows = {w.id: w for w in (Workflow.model_validate(item) for item in data.get("workflows", []))}
+    resources = {r.id: r for r in (Resource.model_validate(item) for item in data.get("resources", []))}
+    return workflows, resources
+
+
+def render(target: str, settings: Settings, *, catalog: Path | None = None) -> str:
+    """YAML of every manifest of `target` (an execution id, or a booking request JSON file)."""
+    import asyncio
+    from pathlib import Path
+
+    config = DispatchConfig.from_settings(settings)
+    path = Path(target)
+    if path.suffix == ".json" and path.is_file():
+        booking = BookingRequest.model_validate_json(path.read_text())
+        if catalog is None:
+            workflow, resources = asyncio.run(_booking_catalog(booking, settings))
+        else:
+            workflows, resources = catalog_file(catalog)
+            if booking.workflow not in workflows:
+                raise PermanentError(f"workflow '{booking.workflow}' is not in {catalog}")
+            workflow = workflows[booking.workflow]
+        plan = booking_plan(booking, workflow, resources, config, limit=settings.max_executions_per_booking)
+    else:
+        plan = asyncio.run(_execution_plan(target, settings, config))
+    return to_yaml(manifests(plan))
+
+
+async def _booking_catalog(booking: BookingRequest, settings: Settings) -> tuple[Workflow, dict[str, Resource]]:
+    async with _store(settings) as catalog:
+        workflow = await catalog.workflow(booking.workflow)
+        if workflow is None:
+            raise PermanentError(f"unknown workflow '{booking.workflow}'")
+        wanted = set(booking.resources) | {s.resource for s in workflow.steps if s.resource}
+        return workflow, await catalog.resources(sorted(wanted))
+
+
+async def _execution_plan(execution: str, settings: Settings, config: DispatchConfig) -> Plan:
+    from engine.dispatch.service import load_plan
+    from engine.executions.store import ExecutionRecord
+
+    async with _store(settings) as catalog:
+        record = await ExecutionRecord.get(execution)
+        if record is None:
+            raise PermanentError(f"unknown execution '{execution}' (and no booking file of that name)")
+        return await load_plan(catalog, record, config, now=max(record.planned_at, _now()))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@asynccontextmanager
+async def _store(settings: Settings) -> AsyncIterator[Catalog]:
+    """The catalog (and executions) read from the store, which is closed afterwards."""
+    from engine.catalog.store import CATALOG_DOCUMENTS, Catalog
+    from engine.executions.store import ExecutionRecord
+    from engine.store import Store
+
+    if settings.mongo_url is None:
+        raise PermanentError("set JETFLOW_MONGO_URL to read executions and the catalog (or pass --catalog)")
+    store = await Store.connect(settings, [*CATALOG_DOCUMENTS, ExecutionRecord], settings.mongo_url)
+    try:
+        yield Catalog()
+    finally:
+        await store.close()

@@ -1,0 +1,208 @@
+"""The dispatcher: due executions, within the limits, become Kubernetes objects and `dispatched` events.
+
+One replica dispatches at a time (the `dispatch` lease), so the limits are exact without a
+distributed counter; the queue of waiting executions is the store's executions in state `due`,
+oldest first, so a restart or a new leader loses nothing. A pass runs when woken (an `execution.due`
+arrived, an execution ended or was cancelled, a throttle command changed a limit) and every
+`dispatch_refill` seconds.
+
+Dispatching one execution: load its workflow and resources from the catalog, build the manifests
+(pure), create them in order (409 = an earlier attempt did it), then move `due → dispatched` by
+compare-and-set and publish `jetflow.execution.dispatched` (`<execution>:dispatched`). A crash at any
+point is repaired by the next pass: creates answer 409, the event id deduplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from engine.dispatch import limits
+from engine.dispatch.background import Background
+from engine.dispatch.manifests import manifests
+from engine.dispatch.plan import DispatchConfig, Plan
+from engine.errors import PermanentError, TemporaryError
+from engine.executions.store import ExecutionRecord
+from engine.kube import kinds
+from schemas import subjects
+from schemas.execution import ExecutionDispatched, ExecutionState
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from engine.bus.publisher import Publisher
+    from engine.catalog.store import Catalog
+    from engine.dispatch.report import Reporter
+    from engine.executions.store import Transitions
+    from engine.kube.client import Kube
+    from engine.runtime import Clock
+    from engine.scheduler.gate import ThrottleGate
+    from engine.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ACTIVE = [str(ExecutionState.DISPATCHED), str(ExecutionState.RUNNING)]
+#: Due executions considered per pass; the rest wait for the next one (bounded memory and queries).
+PASS_SIZE = 500
+
+
+async def load_plan(catalog: Catalog, record: ExecutionRecord, config: DispatchConfig, *, now: datetime) -> Plan:
+    """The builders' input for one execution, from the catalog; unknown names are permanent errors."""
+    workflow = await catalog.workflow(record.workflow)
+    if workflow is None:
+        raise PermanentError(f"unknown workflow '{record.workflow}'")
+    wanted = set(record.resources) | {step.resource for step in workflow.steps if step.resource}
+    resources = await catalog.resources(sorted(wanted))
+    if missing := sorted(wanted - set(resources)):
+        raise PermanentError(f"unknown resource(s): {', '.join(missing)}")
+    return Plan(
+        execution=record.id,
+        booking=record.booking,
+        workflow=workflow,
+        resources=resources,
+        planned_at=record.planned_at,
+        window_end=record.window_end,
+        now=now,
+        config=config,
+    )
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        catalog: Catalog,
+        transitions: Transitions,
+        reporter: Reporter,
+        publisher: Publisher,
+        clock: Clock,
+        gate: ThrottleGate,
+        settings: Settings,
+    ) -> None:
+        self._kube = kube
+        self._catalog = catalog
+        self._transitions = transitions
+        self._reporter = reporter
+        self._publisher = publisher
+        self._clock = clock
+        self._gate = gate
+        self._settings = settings
+        self._config = DispatchConfig.from_settings(settings)
+        self._wake = asyncio.Event()
+        self._runner = Background("dispatcher", self._loop)
+        self.waiting: dict[str, str] = {}
+        self.dispatched = 0
+
+    # --- the pass loop (leader only) -------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def active(self) -> bool:
+        return self._runner.running
+
+    async def start(self) -> None:
+        self._runner.start()
+
+    async def stop(self) -> None:
+        await self._runner.stop()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_pass()
+            except TemporaryError as error:
+                log.warning("dispatch pass stopped, retried in %gs: %s", self._settings.dispatch_refill, error)
+            except Exception:
+                log.exception("dispatch pass failed; retried in %gs", self._settings.dispatch_refill)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_refill)
+
+    async def decide(self) -> limits.Decision[ExecutionRecord]:
+        """Read the queue and the slots in use from the store, and apply the limits (two queries)."""
+        collection = ExecutionRecord.get_pymongo_collection()
+        due_docs = (
+            await collection.find({"state": str(ExecutionState.DUE)})
+            .sort([("planned_at", 1), ("_id", 1)])
+            .limit(PASS_SIZE)
+            .to_list()
+        )
+        active = await collection.find({"state": {"$in": ACTIVE}}, {"resources": 1}).to_list()
+        return limits.choose(
+            [ExecutionRecord.model_validate(doc) for doc in due_docs],
+            [doc.get("resources", []) for doc in active],
+            self._gate,
+            max_running=self._settings.dispatch_max_running,
+            max_per_resource=self._settings.dispatch_max_per_resource,
+        )
+
+    async def run_pass(self) -> None:
+        decision = await self.decide()
+        for execution, reason in decision.waiting.items():
+            if self.waiting.get(execution) != reason:
+                log.info("execution %s waits: %s", execution, reason)
+        self.waiting = dict(decision.waiting)
+        for record in decision.dispatch:
+            await self.dispatch(record)
+
+    # --- one execution --------------------------------------------------------------------------
+
+    async def plan(self, record: ExecutionRecord) -> Plan:
+        return await load_plan(self._catalog, record, self._config, now=self._clock.now())
+
+    async def dispatch(self, record: ExecutionRecord) -> None:
+        now = self._clock.now()
+        if now >= record.window_end:
+            reason = "its window ended while it waited for a dispatch slot"
+            await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, reason)
+            return
+        try:
+            plan = await self.plan(record)
+            for manifest in manifests(plan):
+                await self._kube.create(manifest)
+        except PermanentError as error:
+            log.warning("execution %s cannot be dispatched: %s", record.id, error.reason)
+            await self._reporter.report(record.id, record.booking, ExecutionState.FAILED, error.reason)
+            return
+        moved = await self._transitions.move(record.id, ExecutionState.DISPATCHED, at=now)
+        if not moved:
+            stored = await ExecutionRecord.get(record.id)
+            # Idempotency guard: dispatched earlier but the event may be lost; otherwise it moved on
+            # (cancelled meanwhile): the cancel handler removes the workflow.
+            if stored is None or stored.state != ExecutionState.DISPATCHED:
+                return
+        self.waiting.pop(record.id, None)
+        self.dispatched += 1
+        event = ExecutionDispatched(
+            id=f"{record.id}:dispatched",
+            execution=record.id,
+            booking=record.booking,
+            at=now,
+            namespace=plan.namespace,
+            workflow_name=plan.workflow_name,
+        )
+        await self._publisher.publish(subjects.EXECUTION_DISPATCHED, event, causation=record.id)
+
+    async def accept(self, execution: str) -> None:
+        """An `execution.due` arrived: check it is known, and wake the dispatching replica."""
+        if await ExecutionRecord.get(execution) is None:
+            raise PermanentError(f"unknown execution '{execution}'")
+        self.wake()
+
+    async def cancel(self, execution: str) -> bool:
+        """Stop a cancelled execution's workflow; its namespace goes with the finished ones."""
+        from engine.kube import names
+
+        deleted = await self._kube.delete(
+            kinds.WORKFLOW.api_version, kinds.WORKFLOW.kind, names.namespace(execution), names.workflow(execution)
+        )
+        self.wake()  # a slot may have freed
+        return deleted
+
+    def status(self) -> dict[str, Any]:
+        return {"leader": self.active, "dispatched": self.dispatched}

@@ -1,0 +1,266 @@
+"""Dispatch against kmock (or a real cluster with JETFLOW_TEST_KUBECONFIG) and real NATS + MongoDB:
+the exact requests for one execution, replays that create nothing new, limits that make executions
+wait visibly, cancellation, and namespace cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from engine.app import Engine
+from engine.catalog.store import Catalog
+from engine.executions.store import ExecutionRecord, insert_executions
+from engine.kube import names
+from schemas.execution import ExecutionDue, ExecutionState
+from schemas.throttle import ThrottleCommand, ThrottleLevel
+from tests.support.plans import RESOURCES, TWO_CLUSTERS
+from tests.support.streams import request_json, stream_messages, wait_for_messages
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+    from nats.aio.client import Client
+
+    from engine.runtime import Runtime
+    from engine.settings import Settings
+    from tests.support.kube import KubeHarness
+
+pytest_plugins = ["tests.support.kube"]
+EXECUTIONS = "JETFLOW_EXECUTIONS"
+
+
+@pytest.fixture
+async def dispatching(settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
+    """The engine as `jetflow run` starts it with a kubeconfig: it wins the dispatch lease at once."""
+    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 0.3, "namespace_delete_delay": 0.5})
+    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await engine.start()
+    try:
+        yield runtime
+    finally:
+        await engine.stop()
+
+
+async def due_execution(runtime: Runtime, execution: str, *, resources: list[str] | None = None) -> ExecutionDue:
+    """What the scheduler leaves behind when an execution fires: a `due` record (catalog seeded)."""
+    catalog = Catalog()
+    for resource in RESOURCES.values():
+        await catalog.upsert(resource, 1)
+    await catalog.upsert(TWO_CLUSTERS, 1)
+    now = runtime.clock.now()
+    record = ExecutionRecord(
+        id=execution,
+        booking="bk-42",
+        workflow=TWO_CLUSTERS.id,
+        resources=resources or ["node-a", "edge-b"],  # no storage: credentials are tested on their own
+        planned_at=now,
+        window_end=now + timedelta(hours=1),
+        state=ExecutionState.DUE,
+        updated_at=now,
+    )
+    await insert_executions([record])
+    return ExecutionDue(
+        id=f"{execution}:due",
+        execution=execution,
+        booking="bk-42",
+        at=now,
+        workflow=record.workflow,
+        resources=record.resources,
+        planned_at=record.planned_at,
+        window_end=record.window_end,
+    )
+
+
+async def publish_due(client: Client, due: ExecutionDue, msg_id: str | None = None) -> None:
+    headers = {"Nats-Msg-Id": msg_id or due.id}
+    await client.jetstream().publish("jetflow.execution.due", due.model_dump_json().encode(), headers=headers)
+
+
+async def settled(client: Client, durable: str = "jetflow-dispatch-due", timeout: float = 10.0) -> None:
+    """Until the dispatch consumer has acknowledged everything delivered to it."""
+    js = client.jetstream()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        info = await js.consumer_info(EXECUTIONS, durable)
+        stream = await js.stream_info(EXECUTIONS)
+        if info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq >= stream.state.last_seq:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{durable} did not settle")
+
+
+def expected_requests(namespace: str) -> list[tuple[str, str]]:
+    return [
+        ("POST", "/api/v1/namespaces"),
+        ("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts"),
+        ("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles"),
+        ("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"),
+        ("POST", f"/apis/argoproj.io/v1alpha1/namespaces/{namespace}/workflows"),
+    ]
+
+
+async def test_one_execution_exact_requests_and_three_replays_create_nothing(
+    dispatching: Runtime, kube: KubeHarness, client: Client
+) -> None:
+    execution = "bk-42-20261201t100000"
+    namespace = names.namespace(execution)
+    due = await due_execution(dispatching, execution)
+    await publish_due(client, due)
+
+    [(headers, body)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    assert headers["Nats-Msg-Id"] == f"{execution}:dispatched"
+    assert body["namespace"] == namespace
+    assert body["workflow_name"] == names.workflow(execution)
+    record = await ExecutionRecord.get(execution)
+    assert record is not None
+    assert record.state == ExecutionState.DISPATCHED
+    if kube.emulator is None:
+        return  # against a real cluster: the requests are not recorded
+    assert kube.requests() == expected_requests(namespace)
+    workflow = kube.object("argoproj.io/v1alpha1", "Workflow", namespace, names.workflow(execution))
+    assert workflow is not None
+    assert workflow["metadata"]["annotations"][names.EXECUTION] == execution
+    assert workflow["spec"]["serviceAccountName"] == "jetflow-workflow"
+
+    # Replays of the same execution.due (redelivered, or re-published under new message ids).
+    for attempt in range(3):
+        await publish_due(client, due, msg_id=f"{due.id}:replay-{attempt}")
+    await settled(client)
+    await asyncio.sleep(0.5)  # a dispatch pass runs after every wake
+    assert kube.requests() == expected_requests(namespace)
+
+    # Even when the store forgot the dispatch (a crash between the creates and the compare-and-set),
+    # a replay re-creates nothing: every create answers 409 and the event is a duplicate.
+    objects = len(kube.emulator.objects)
+    await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "due"}})
+    for attempt in range(3):
+        await publish_due(client, due, msg_id=f"{due.id}:again-{attempt}")
+    await settled(client)
+    for _ in range(100):
+        if (await ExecutionRecord.get(execution)).state == ExecutionState.DISPATCHED:  # type: ignore[union-attr]
+            break
+        await asyncio.sleep(0.05)
+    assert kube.requests() == expected_requests(namespace) * 2
+    assert len(kube.emulator.objects) == objects
+    dispatched = await stream_messages(client, EXECUTIONS, "jetflow.execution.dispatched")
+    assert len(dispatched) == 1
+
+
+async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
+    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    if kube.emulator is None:
+        pytest.skip("drives workflow phases by patching the emulator's objects")
+    tuned = kube.with_kube(settings).model_copy(
+        update={"dispatch_refill": 0.3, "dispatch_max_per_resource": 1, "namespace_delete_delay": 0.3}
+    )
+    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await engine.start()
+    try:
+        first, second = await due_execution(runtime, "bk-1-a"), await due_execution(runtime, "bk-1-b")
+        await publish_due(client, first)
+        await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+        await publish_due(client, second)
+        await settled(client)
+        status: dict[str, Any] = {}
+        for _ in range(50):
+            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+            if status["waiting"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status["waiting"] == [{"execution": "bk-1-b", "reason": "resource node-a runs 1 of 1 allowed"}]
+        assert status["running"] == 1
+        assert (await ExecutionRecord.get("bk-1-b")).state == ExecutionState.DUE  # type: ignore[union-attr]
+
+        # The first one ends (its workflow succeeds): the second is dispatched, the first's namespace
+        # is deleted after the delay.
+        namespace = names.namespace("bk-1-a")
+        await kube.client.patch(
+            "argoproj.io/v1alpha1", "Workflow", namespace, names.workflow("bk-1-a"), {"status": {"phase": "Succeeded"}}
+        )
+        messages = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 2)
+        assert [body["execution"] for _, body in messages] == ["bk-1-a", "bk-1-b"]
+        for _ in range(100):
+            if kube.object("v1", "Namespace", None, namespace) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert kube.object("v1", "Namespace", None, namespace) is None
+        assert kube.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
+    finally:
+        await engine.stop()
+
+
+async def test_cancelled_execution_deletes_its_workflow(
+    dispatching: Runtime, kube: KubeHarness, client: Client
+) -> None:
+    execution = "bk-9-20261201t100000"
+    await publish_due(client, await due_execution(dispatching, execution))
+    await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    cancelled = {
+        "id": f"{execution}:cancelled",
+        "execution": execution,
+        "booking": "bk-42",
+        "at": dispatching.clock.now().isoformat(),
+        "reason": "booking cancelled",
+    }
+    await client.jetstream().publish(
+        "jetflow.execution.cancelled", json.dumps(cancelled).encode(), headers={"Nats-Msg-Id": cancelled["id"]}
+    )
+    await settled(client, "jetflow-dispatch-cancelled")
+    workflow = await kube.client.get(
+        "argoproj.io/v1alpha1", "Workflow", names.namespace(execution), names.workflow(execution)
+    )
+    assert workflow is None or workflow["metadata"].get("deletionTimestamp")
+
+
+class Taint:
+    """A throttle gate whose answer the test changes, as the throttle feature would on a command."""
+
+    def __init__(self) -> None:
+        self.tainted = {"node-a"}
+
+    def blocked(self, resources: Sequence[str]) -> tuple[str, str] | None:
+        hit = sorted(self.tainted & set(resources))
+        return (hit[0], "tainted") if hit else None
+
+    def limit(self, resource: str, base: int) -> int:
+        return 0 if resource in self.tainted else base
+
+
+async def test_throttle_command_rechecks_waiting_executions(
+    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    gate = Taint()
+    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 120.0})  # only a wake dispatches
+    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url, gate=gate)
+    runtime = await engine.start()
+    try:
+        execution = "bk-7-20261201t100000"
+        await publish_due(client, await due_execution(runtime, execution))
+        await settled(client)
+        status: dict[str, Any] = {}
+        for _ in range(50):
+            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+            if status["waiting"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status["waiting"] == [{"execution": execution, "reason": "resource node-a is throttled: tainted"}]
+
+        gate.tainted.clear()
+        command = ThrottleCommand(
+            id="node-a:normal:1",
+            node="node-a",
+            level=ThrottleLevel.NORMAL,
+            previous=ThrottleLevel.TAINTED,
+            reason="cpu back under 70%",
+            since=runtime.clock.now(),
+        )
+        await client.jetstream().publish("jetflow.throttle.command.node-a", command.model_dump_json().encode())
+        [(_, body)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1, timeout=5)
+        assert body["execution"] == execution
+    finally:
+        await engine.stop()

@@ -1,0 +1,66 @@
+"""`jetflow render` prints every manifest without a cluster; `jetflow up` falls back to a manifests folder."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import yaml
+from typer.testing import CliRunner
+
+from engine.cli import _without_cluster, app
+from engine.settings import Settings
+from tests.support.plans import RESOURCES, TWO_CLUSTERS
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+
+
+def test_render_booking_file_prints_every_manifest_in_order(tmp_path: Path) -> None:
+    booking = tmp_path / "booking.json"
+    booking.write_text(
+        json.dumps(
+            {
+                "id": "bk-42",
+                "workflow": "alpr",
+                "resources": ["node-a", "edge-b", "store"],
+                "start": "2026-12-01T10:00:00Z",
+                "end": "2026-12-01T11:00:00Z",
+            }
+        )
+    )
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(
+        json.dumps(
+            {
+                "resources": [r.model_dump(mode="json") for r in RESOURCES.values()],
+                "workflows": [TWO_CLUSTERS.model_dump(mode="json")],
+            }
+        )
+    )
+    result = CliRunner().invoke(app, ["render", str(booking), "--catalog", str(catalog)])
+    assert result.exit_code == 0, result.output
+    documents = list(yaml.safe_load_all(result.stdout))
+    assert [d["kind"] for d in documents] == ["Namespace", "ServiceAccount", "Role", "RoleBinding", "Workflow"]
+    assert documents[0]["metadata"]["name"] == "jf-bk-42-20261201t100000"
+    assert documents[-1]["spec"]["activeDeadlineSeconds"] == 3600
+
+
+def test_render_unknown_execution_without_store_says_what_to_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JETFLOW_MONGO_URL", raising=False)
+    result = CliRunner().invoke(app, ["render", "bk-1-20261201t100000"])
+    assert result.exit_code == 2
+    assert "JETFLOW_MONGO_URL" in result.output
+
+
+def test_up_without_cluster_writes_manifests_to_the_state_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("engine.kube.connect.default_kubeconfig", lambda: tmp_path / "no-kubeconfig")
+    settings = _without_cluster(Settings(state_dir=tmp_path, kube_in_cluster=False, _env_file=None))
+    assert settings.manifests_dir == tmp_path.resolve() / "manifests"
+    assert "NO KUBERNETES CLUSTER FOUND" in capsys.readouterr().err
+    configured = Settings(state_dir=tmp_path, kubeconfig=tmp_path / "kubeconfig", _env_file=None)
+    assert _without_cluster(configured).manifests_dir is None
