@@ -23,6 +23,7 @@ from engine.connection import NatsUnavailable, broker_options
 from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
+from engine.kube.connect import connect as connect_kube
 from engine.runtime import Runtime, SystemClock
 from engine.store import Store
 from engine.streams import ensure_streams
@@ -86,6 +87,7 @@ class Engine:
             raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {error or type(error).__name__}") from error
         nc = self.broker.connection
         js = nc.jetstream()
+        kube = await connect_kube(self.settings)
         changed = await ensure_streams(js, self.settings)
         if changed:
             log.info("streams created or updated: %s", ", ".join(changed))
@@ -110,6 +112,7 @@ class Engine:
             telemetry=self.telemetry,
             clock=self.clock,
             gate=self.gate,
+            kube=kube,
             instance=self.instance,
         )
 
@@ -141,4 +144,6 @@ class Engine:
             self._exhausted = None
         await self.broker.stop()
         if runtime is not None:
+            if runtime.kube is not None:
+                await runtime.kube.close()
             await runtime.store.close()

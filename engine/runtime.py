@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from engine.bus.deadletter import DeadLetters
     from engine.bus.publisher import Publisher
     from engine.control.service import ControlService
+    from engine.kube.client import Kube
     from engine.scheduler.gate import ThrottleGate
     from engine.settings import Settings
     from engine.store import Store
@@ -53,6 +54,8 @@ class Runtime:
     telemetry: Telemetry
     clock: Clock = field(default_factory=SystemClock)
     gate: ThrottleGate = field(default_factory=OpenGate)
+    kube: Kube | None = None
+    """The one Kubernetes client of this process (or the manifests folder); None when no cluster is configured."""
     instance: str = "jetflow"
     """This process's unique name (peer id + random suffix): lease holder, logs."""
     stopping: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

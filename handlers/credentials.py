@@ -17,7 +17,6 @@ from engine.credentials.service import Credentials
 from engine.credentials.sweep import sweep_forever
 from engine.errors import PermanentError
 from engine.executions.store import Transitions
-from engine.kube.connect import connect
 from schemas import subjects
 from schemas.credentials import CredentialRequest
 from schemas.execution import (
@@ -63,7 +62,7 @@ async def install(runtime: Runtime) -> None:
         Transitions(meter.create_counter("jetflow.executions.illegal_transitions")),
         runtime.clock,
     )
-    kube = await connect(settings)
+    kube = runtime.kube
     key = PeerKey(settings)
     issuing, delivery = Issuing(settings, catalog, runtime.clock), Delivery(settings.peer_id, key, kube)
 
@@ -122,8 +121,6 @@ async def install(runtime: Runtime) -> None:
                 await sweeper
         for subscription in subscriptions:
             await subscription.unsubscribe()
-        if kube is not None:
-            await kube.close()
 
     runtime.stopping.append(stop)
 

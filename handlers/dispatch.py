@@ -20,7 +20,6 @@ from engine.dispatch.report import Reporter
 from engine.dispatch.service import Dispatcher
 from engine.dispatch.watch import Watcher
 from engine.executions.store import Transitions
-from engine.kube.connect import connect
 from engine.scheduler.lease import LeaderLease
 from schemas import subjects
 from schemas.execution import ExecutionCancelled, ExecutionDue
@@ -43,7 +42,7 @@ log = logging.getLogger(__name__)
 async def install(runtime: Runtime) -> None:
     settings = runtime.settings
     control = runtime.control
-    kube = await connect(settings)
+    kube = runtime.kube
     if kube is None:
         log.warning(
             "DISPATCH OFF: no Kubernetes configured (JETFLOW_KUBECONFIG, in-cluster, ~/.kube/config) and no "
@@ -122,7 +121,6 @@ async def install(runtime: Runtime) -> None:
         await deposed()
         for subscription in subscriptions:
             await subscription.unsubscribe()
-        await kube.close()
 
     runtime.stopping.append(stop)
 

@@ -34,14 +34,12 @@ async def install(runtime: Runtime) -> None:
     gate = runtime.gate if isinstance(runtime.gate, CommandGate) else None
     actions: NodeActions = NoActions()
     if settings.throttle_kube_taint:
-        from engine.kube.connect import connect
         from engine.throttle.kube import KubeNodeActions
 
-        kube = await connect(settings)
+        kube = runtime.kube
         if kube is None:
             raise RuntimeError("JETFLOW_THROTTLE_KUBE_TAINT is set but no Kubernetes cluster is configured")
         actions = KubeNodeActions(kube)
-        runtime.stopping.append(kube.close)
     evaluator = Evaluator.for_runtime(runtime, actions=actions)
 
     def levels() -> dict[str, ThrottleLevel]:

@@ -93,9 +93,12 @@ async def settled(client: Client, durable: str = "jetflow-dispatch-due", timeout
     raise AssertionError(f"{durable} did not settle")
 
 
-def expected_requests(namespace: str) -> list[tuple[str, str]]:
+def expected_requests(namespace: str, *, replay: bool = False) -> list[tuple[str, str]]:
+    """The creates of one execution, in order; on a replay the existing namespace's labels are re-asserted
+    (the credentials feature may have created it first, without dispatch's labels)."""
     return [
         ("POST", "/api/v1/namespaces"),
+        *([("PATCH", f"/api/v1/namespaces/{namespace}")] if replay else []),
         ("POST", f"/api/v1/namespaces/{namespace}/serviceaccounts"),
         ("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles"),
         ("POST", f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings"),
@@ -144,10 +147,27 @@ async def test_one_execution_exact_requests_and_three_replays_create_nothing(
         if (await ExecutionRecord.get(execution)).state == ExecutionState.DISPATCHED:  # type: ignore[union-attr]
             break
         await asyncio.sleep(0.05)
-    assert kube.requests() == expected_requests(namespace) * 2
+    assert kube.requests() == expected_requests(namespace) + expected_requests(namespace, replay=True)
     assert len(kube.emulator.objects) == objects
     dispatched = await stream_messages(client, EXECUTIONS, "jetflow.execution.dispatched")
     assert len(dispatched) == 1
+
+
+async def test_a_namespace_created_first_by_credentials_gets_dispatchs_labels(
+    dispatching: Runtime, kube: KubeHarness, client: Client
+) -> None:
+    execution = "bk-43-20261201t100000"
+    namespace = names.namespace(execution)
+    assert dispatching.kube is not None
+    # What the credentials feature creates when keys arrive before dispatch: no Admiralty label.
+    await dispatching.kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    await publish_due(client, await due_execution(dispatching, execution))
+    await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    stored = await dispatching.kube.get("v1", "Namespace", None, namespace)
+    assert stored is not None
+    labels = stored["metadata"]["labels"]
+    assert labels["multicluster-scheduler"] == "enabled"
+    assert labels[names.EXECUTION] == execution
 
 
 async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(

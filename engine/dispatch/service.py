@@ -164,7 +164,12 @@ class Dispatcher:
         try:
             plan = await self.plan(record)
             for manifest in manifests(plan):
-                await self._kube.create(manifest)
+                created = await self._kube.create(manifest)
+                if not created and manifest["kind"] == "Namespace":
+                    # The credentials feature may have created the namespace first, without the labels
+                    # only dispatch knows (Admiralty's multicluster-scheduler): make sure they are there.
+                    labels = manifest["metadata"].get("labels", {})
+                    await self._kube.patch("v1", "Namespace", None, plan.namespace, {"metadata": {"labels": labels}})
         except PermanentError as error:
             log.warning("execution %s cannot be dispatched: %s", record.id, error.reason)
             await self._reporter.report(record.id, record.booking, ExecutionState.FAILED, error.reason)
