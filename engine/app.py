@@ -86,7 +86,8 @@ class Engine:
                 await self.broker.connect()
         except (NatsError, OSError, TimeoutError) as error:
             await store.close()
-            raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {error or type(error).__name__}") from error
+            reason = str(error) or type(error).__name__
+            raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {reason}") from error
         nc = self.broker.connection
         js = nc.jetstream()
         changed = await ensure_streams(js, self.settings)
