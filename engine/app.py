@@ -7,6 +7,7 @@ endpoints, then start consuming. Stop runs in reverse, draining in-flight messag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -81,10 +82,14 @@ class Engine:
 
         store = await Store.connect(self.settings, DOCUMENTS, self.mongo_url)
         try:
-            await self.broker.connect()
+            # nats-py retries an unreachable server for ever at start too (max_reconnect_attempts=-1), and
+            # `jetflow run` would hang deaf to SIGTERM: bound the first connect to a few attempts.
+            async with asyncio.timeout(3 * self.settings.nats_connect_timeout):
+                await self.broker.connect()
         except (NatsError, OSError, TimeoutError) as error:
             await store.close()
-            raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {error or type(error).__name__}") from error
+            reason = str(error) or type(error).__name__
+            raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {reason}") from error
         nc = self.broker.connection
         js = nc.jetstream()
         kube = await connect_kube(self.settings)

@@ -19,6 +19,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def _accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
+
+
 class ChildServer:
     def __init__(self, name: str, argv: list[str], port: int, log_path: Path) -> None:
         self.name = name
@@ -28,6 +40,11 @@ class ChildServer:
         self._process: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout: float = 20.0) -> None:
+        # The readiness probe below only checks that something accepts connections on the port: if another
+        # server already listens there, our child fails to bind but the probe succeeds, and the engine would
+        # silently join that foreign server. Refuse a taken port up front instead.
+        if await _accepts(self.port):
+            raise RuntimeError(f"{self.name}: port {self.port} is already in use; choose another port")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = await asyncio.create_subprocess_exec(
@@ -37,15 +54,9 @@ class ChildServer:
         while time.monotonic() < deadline:
             if self._process.returncode is not None:
                 raise RuntimeError(f"{self.name} exited with {self._process.returncode}; see {self.log_path}")
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.05)
-                continue
-            writer.close()
-            with contextlib.suppress(OSError):
-                await writer.wait_closed()
-            return
+            if await _accepts(self.port):
+                return
+            await asyncio.sleep(0.05)
         await self.stop()
         raise RuntimeError(f"{self.name} did not accept connections on port {self.port} within {timeout:g}s")
 
