@@ -58,6 +58,19 @@ def s3_server() -> tuple[str, str, str, subprocess.Popen[bytes] | None]:
     return f"http://127.0.0.1:{port}", "admin", "adminsecret", process
 
 
+def request(i: int) -> dict[str, str]:
+    """The i-th credential request; sending it again is a replay (same id)."""
+    return {
+        "id": f"run-{i}:credential:minio",
+        "execution": f"run-{i}",
+        "storage": "minio",
+        "bucket": "bench",
+        "access": "read",
+        "compute": "node-a",
+        "expires_at": "2099-01-01T00:00:00Z",
+    }
+
+
 async def timed(nc: Any, body: dict[str, Any]) -> tuple[dict[str, Any], float]:
     started = time.perf_counter()
     reply = await nc.request("jetflow.ctl.credential.request", json.dumps(body).encode(), timeout=30)
@@ -124,30 +137,12 @@ async def main(requests: int) -> None:
                     first, replay = [], []
                     before = counter.total()
                     for i in range(requests):
-                        body = {
-                            "id": f"run-{i}:credential:minio",
-                            "execution": f"run-{i}",
-                            "storage": "minio",
-                            "bucket": "bench",
-                            "access": "read",
-                            "compute": "node-a",
-                            "expires_at": "2099-01-01T00:00:00Z",
-                        }
-                        outcome, seconds = await timed(nc, body)
+                        outcome, seconds = await timed(nc, request(i))
                         assert outcome["status"] == "issued", outcome
                         first.append(seconds)
                     after_first = counter.total()
                     for i in range(requests):
-                        body = {
-                            "id": f"run-{i}:credential:minio",
-                            "execution": f"run-{i}",
-                            "storage": "minio",
-                            "bucket": "bench",
-                            "access": "read",
-                            "compute": "node-a",
-                            "expires_at": "2099-01-01T00:00:00Z",
-                        }
-                        outcome, seconds = await timed(nc, body)
+                        outcome, seconds = await timed(nc, request(i))
                         assert outcome["status"] == "issued", outcome
                         replay.append(seconds)
                     after_replay = counter.total()

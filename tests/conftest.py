@@ -24,6 +24,10 @@ if TYPE_CHECKING:
     from engine.runtime import Runtime
 
 
+#: Kubernetes (kmock) and S3 (moto) fixtures; registered here so their modules load before any test imports them.
+pytest_plugins = ["tests.support.kube", "tests.support.s3"]
+
+
 @pytest.fixture(scope="session")
 def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if servers.EXTERNAL_MONGO:

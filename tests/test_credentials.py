@@ -27,8 +27,6 @@ if TYPE_CHECKING:
     from tests.support.kube import KubeHarness
     from tests.support.s3_tools import S3
 
-pytest_plugins = ["tests.support.kube", "tests.support.s3"]
-
 
 def peer_settings(settings: Settings, kube: KubeHarness, private: str, **storages: StorageAccess) -> Settings:
     return kube.with_kube(settings).model_copy(

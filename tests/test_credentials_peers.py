@@ -23,8 +23,8 @@ from engine.credentials.keys import generate_private_key, public_key_of
 from engine.kube import names
 from schemas import subjects
 from schemas.execution import ExecutionDispatched
-from tests.support.clusters import cluster
 from tests.support.credentials import jetflow, publish_catalog, secret_values
+from tests.support.kube import cluster
 from tests.support.s3_tools import put_and_get
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from tests.support.kube import KubeHarness
     from tests.support.s3_tools import S3
 
-pytest_plugins = ["tests.support.kube", "tests.support.s3"]
 CREDENTIALS = "JETFLOW_CREDENTIALS"
 
 

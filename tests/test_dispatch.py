@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from engine.settings import Settings
     from tests.support.kube import KubeHarness
 
-pytest_plugins = ["tests.support.kube"]
 EXECUTIONS = "JETFLOW_EXECUTIONS"
 
 

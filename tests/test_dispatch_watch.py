@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from engine.runtime import Runtime
     from tests.support.kube import KubeHarness
 
-pytest_plugins = ["tests.support.kube"]
 WORKFLOWS = ("argoproj.io/v1alpha1", "Workflow")
 
 

@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
     from tests.support.kube import KubeHarness
 
-pytest_plugins = ["tests.support.kube"]
-
 
 def _namespace(name: str) -> dict[str, object]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"t": "1"}}}

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from tests.support.kube import KubeHarness
 
 RULES = CONSECUTIVE.model_copy(update={"cooldown": 2, "silence": 600})
-pytest_plugins = ["tests.support.kube"]
 T0 = datetime.now(UTC).replace(microsecond=0)
 
 

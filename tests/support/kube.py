@@ -12,6 +12,7 @@ two shapes address the cluster-scoped Namespace resource.
 from __future__ import annotations
 
 import json
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,8 +113,13 @@ def _namespaces_are_objects(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parsing, "parse_path", namespace_aware_parser())
 
 
-@pytest.fixture
-async def kube(tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[KubeHarness]:
+@asynccontextmanager
+async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
+    """A kmock cluster whose kubeconfig is written to `config`, or the real one (JETFLOW_TEST_KUBECONFIG).
+
+    Needs the `_namespaces_are_objects` fixture (kmock's namespace path patch) to be active. A federation test
+    enters one per peer; most tests use the `kube` fixture.
+    """
     if servers.EXTERNAL_KUBECONFIG:
         settings = Settings(kubeconfig=Path(servers.EXTERNAL_KUBECONFIG), _env_file=None)
         client = await connect(settings)
@@ -128,10 +134,16 @@ async def kube(tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[K
 
     async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         declare_kinds(emulator)
-        settings = Settings(kubeconfig=kubeconfig(tmp_path / "kubeconfig", str(server.url).rstrip("/")), _env_file=None)
+        settings = Settings(kubeconfig=kubeconfig(config, str(server.url).rstrip("/")), _env_file=None)
         client = await connect(settings)
         assert client is not None
         try:
             yield KubeHarness(client, settings, emulator)
         finally:
             await client.close()
+
+
+@pytest.fixture
+async def kube(tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[KubeHarness]:
+    async with cluster(tmp_path / "kubeconfig") as harness:
+        yield harness
