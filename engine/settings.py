@@ -234,6 +234,9 @@ class Settings(BaseSettings):
 
     # --- identity and telemetry ---------------------------------------------------------------
     peer_id: str = Field(default="local", description="This instance's peer id in a federation of jetflows.")
+    census_interval: float = Field(
+        default=15.0, gt=0, description="Seconds between counts of executions, bookings and dead letters (gauges)."
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint; unset disables it."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine import census
 from handlers import booking, catalog, credentials, dispatch, schedule, throttle
 
 if TYPE_CHECKING:
@@ -25,6 +26,7 @@ FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     schedule.install,
     dispatch.install,
     credentials.install,
+    census.install,
 )
 DOCUMENTS: Sequence[type[Document]] = (
     *catalog.DOCUMENTS,

@@ -1,0 +1,121 @@
+"""Executions by state, bookings by status and dead letters kept: counted from the store, exported as gauges.
+
+These are facts of the shared store and stream, not of one process, so every replica reports the same
+values (dashboards take `max`). They are counted every `census_interval` seconds with one aggregation per
+collection and one stream-info request, never per event, so the hot paths pay nothing for them. The gauges'
+callbacks run on the exporter's thread and cannot await: they read the last census taken.
+
+Telemetry is process-wide (tests start many engines in one process) and OpenTelemetry keeps the first
+callback registered under a name, so the gauges are created once per meter and read the census of the
+most recently started engine that still runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from nats.errors import Error as NatsError
+from pymongo.errors import PyMongoError
+
+from engine.booking.records import BookingRecord
+from engine.executions.store import ExecutionRecord
+from schemas.execution import ExecutionState
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+    from opentelemetry.metrics import CallbackOptions, Meter, Observation
+
+    from engine.runtime import Runtime
+
+log = logging.getLogger(__name__)
+DLQ_STREAM = "JETFLOW_DLQ"
+BOOKING_STATUSES = ("confirmed", "rejected", "cancelled")
+
+
+class Census:
+    def __init__(self, js: JetStreamContext) -> None:
+        self._js = js
+        self.executions: dict[str, int] = {}
+        self.bookings: dict[str, int] = {}
+        self.dead_letters: int | None = None
+
+    async def take(self) -> None:
+        """Count again: two aggregations and one stream-info request."""
+        executions = await _count_by(ExecutionRecord, "state")
+        self.executions = {str(state): executions.get(str(state), 0) for state in ExecutionState}
+        bookings = await _count_by(BookingRecord, "status")
+        self.bookings = {status: bookings.get(status, 0) for status in BOOKING_STATUSES}
+        self.dead_letters = (await self._js.stream_info(DLQ_STREAM)).state.messages
+
+    async def run(self, interval: float) -> None:
+        while True:
+            try:
+                await self.take()
+            except (PyMongoError, NatsError, OSError, TimeoutError) as error:
+                log.warning("census skipped: %s", error)
+            await asyncio.sleep(interval)
+
+
+async def _count_by(document: type[ExecutionRecord] | type[BookingRecord], field: str) -> dict[str, int]:
+    pipeline = [{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
+    cursor = await document.get_pymongo_collection().aggregate(pipeline)
+    return {str(row["_id"]): int(row["n"]) for row in await cursor.to_list()}
+
+
+_running: list[Census] = []
+_meters: set[int] = set()
+
+
+def _current() -> Census | None:
+    return _running[-1] if _running else None
+
+
+def _executions(_: CallbackOptions) -> list[Observation]:
+    from opentelemetry.metrics import Observation
+
+    census = _current()
+    return [Observation(n, {"state": state}) for state, n in census.executions.items()] if census else []
+
+
+def _bookings(_: CallbackOptions) -> list[Observation]:
+    from opentelemetry.metrics import Observation
+
+    census = _current()
+    return [Observation(n, {"status": status}) for status, n in census.bookings.items()] if census else []
+
+
+def _dead_letters(_: CallbackOptions) -> list[Observation]:
+    from opentelemetry.metrics import Observation
+
+    census = _current()
+    return [Observation(census.dead_letters)] if census and census.dead_letters is not None else []
+
+
+def _declare(meter: Meter) -> None:
+    if id(meter) in _meters:
+        return
+    _meters.add(id(meter))
+    meter.create_observable_gauge("jetflow.executions", [_executions], description="Executions in the store, by state.")
+    meter.create_observable_gauge("jetflow.bookings", [_bookings], description="Bookings in the store, by status.")
+    meter.create_observable_gauge(
+        "jetflow.dead_letters.stored", [_dead_letters], description="Messages kept in the dead-letter stream."
+    )
+
+
+async def install(runtime: Runtime) -> None:
+    census = Census(runtime.js)
+    _declare(runtime.telemetry.meter)
+    await census.take()
+    _running.append(census)
+    task = asyncio.create_task(census.run(runtime.settings.census_interval), name="census")
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        _running.remove(census)
+
+    runtime.stopping.append(stop)
