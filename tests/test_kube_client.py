@@ -109,7 +109,10 @@ async def test_folder_mode_writes_yaml_and_says_so(tmp_path: Path, caplog: pytes
     assert await folder.create(_namespace("jf-a")) is True
     assert await folder.create(_secret("jf-a")) is True
     assert await folder.create(_secret("jf-a")) is False
-    assert (tmp_path / "manifests" / "jf-a" / "secret-s3-store.yaml").read_text().startswith("apiVersion: v1")
+    secret = tmp_path / "manifests" / "jf-a" / "secret-s3-store.yaml"
+    assert secret.read_text().startswith("apiVersion: v1")
+    assert secret.stat().st_mode & 0o777 == 0o600  # live keys: this user only
+    assert (tmp_path / "manifests" / "_cluster" / "namespace-jf-a.yaml").stat().st_mode & 0o077 != 0
     assert await folder.delete("v1", "Namespace", None, "jf-a") is True
     assert not (tmp_path / "manifests" / "jf-a" / "secret-s3-store.yaml").exists()
     assert await folder.delete("v1", "Namespace", None, "jf-a") is False

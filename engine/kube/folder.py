@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -49,7 +51,7 @@ class FolderKube:
             return False
         path.parent.mkdir(parents=True, exist_ok=True)
         text = yaml.safe_dump(dict(manifest), sort_keys=False)
-        await asyncio.to_thread(path.write_text, text)
+        await asyncio.to_thread(_write, path, text, secret=manifest["kind"] == "Secret")
         log.info("wrote %s to %s", describe(manifest), path)
         return True
 
@@ -116,3 +118,11 @@ def _merge(target: Manifest, patch: Mapping[str, Any]) -> Manifest:
         else:
             result[key] = value
     return result
+
+
+def _write(path: Path, text: str, *, secret: bool) -> None:
+    # A Secret's file holds live keys (kubectl-apply-able): readable by this user only, from the first byte.
+    mode = 0o600 if secret else 0o644
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
