@@ -153,6 +153,11 @@ class Settings(BaseSettings):
         description="Also taint a `tainted` node NoSchedule in Kubernetes (key jetflow.io/throttle); "
         "the taint is removed on release.",
     )
+    throttle_kube_suspend: bool = Field(
+        default=False,
+        description="Also suspend the running Argo Workflows jetflow placed on a `tainted` node (no new steps "
+        "start; running pods finish), and resume them on release.",
+    )
 
     # --- Kubernetes ---------------------------------------------------------------------------
     kubeconfig: Path | None = Field(

@@ -33,13 +33,13 @@ async def install(runtime: Runtime) -> None:
     meter = runtime.telemetry.meter
     gate = runtime.gate if isinstance(runtime.gate, CommandGate) else None
     actions: NodeActions = NoActions()
-    if settings.throttle_kube_taint:
+    if settings.throttle_kube_taint or settings.throttle_kube_suspend:
         from engine.throttle.kube import KubeNodeActions
 
         kube = runtime.kube
         if kube is None:
-            raise RuntimeError("JETFLOW_THROTTLE_KUBE_TAINT is set but no Kubernetes cluster is configured")
-        actions = KubeNodeActions(kube)
+            raise RuntimeError("JETFLOW_THROTTLE_KUBE_TAINT / _SUSPEND is set but no Kubernetes cluster is configured")
+        actions = KubeNodeActions(kube, taint=settings.throttle_kube_taint, suspend=settings.throttle_kube_suspend)
     evaluator = Evaluator.for_runtime(runtime, actions=actions)
 
     def levels() -> dict[str, ThrottleLevel]:

@@ -156,7 +156,7 @@ def build(plan: Plan) -> dict[str, Any]:
         kind="Workflow",
         name=plan.workflow_name,
         namespace=plan.namespace,
-        labels=plan.labels(),
+        labels=plan.labels() | {names.node_label(t.node): "true" for t in built if t.node},
         annotations=plan.annotations(),
         entrypoint=ENTRYPOINT,
         service_account_name=SERVICE_ACCOUNT,

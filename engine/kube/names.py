@@ -22,6 +22,9 @@ EXECUTION = "jetflow.io/execution"
 BOOKING = "jetflow.io/booking"
 PEER = "jetflow.io/peer"
 STORAGE = "jetflow.io/storage"
+#: Prefix of the labels that name the nodes a workflow's steps are placed on (`node.jetflow.io/<node>: "true"`),
+#: so the throttle can find jetflow's workloads on one node.
+NODE_PREFIX = "node.jetflow.io/"
 
 #: Keys of a storage credential Secret, read by the workflow's steps as environment variables.
 S3_ACCESS_KEY = "AWS_ACCESS_KEY_ID"
@@ -51,6 +54,11 @@ def namespace(execution: str) -> str:
 def workflow(execution: str) -> str:
     """The Argo Workflow of one execution (inside its namespace)."""
     return label(execution, prefix="jf-")
+
+
+def node_label(node: str) -> str:
+    """The label key marking a workflow with a step on `node`."""
+    return NODE_PREFIX + label(node)
 
 
 def storage_secret(storage: str) -> str:

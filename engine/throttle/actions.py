@@ -1,8 +1,8 @@
 """What happens to a node outside jetflow when its level changes: a port, no-op by default.
 
 The evaluator calls `apply` once per change, after the command is published. A Kubernetes
-implementation (taint the node NoSchedule with a jetflow key, scale down only the workloads jetflow
-placed there, restore on release) plugs in here without the policy or the handlers knowing.
+implementation (engine/throttle/kube.py: taint the node NoSchedule with a jetflow key, suspend only the
+workflows jetflow placed there, resume on release) plugs in here without the policy or the handlers knowing.
 """
 
 from __future__ import annotations
