@@ -6,16 +6,24 @@ another jetflow's NATS (sharing its durable consumers) with its own store: the w
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import nats
+import psutil
 import pytest
 
 from engine.app import Engine
 from engine.connection import NatsUnavailable
 from engine.embedded import servers
-from engine.embedded.process import free_port
+from engine.embedded.process import free_port, recorded
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -57,3 +65,79 @@ async def test_engine_start_against_unreachable_nats_fails_fast(settings: Settin
     with pytest.raises(NatsUnavailable, match=f"cannot reach NATS at nats://127.0.0.1:{port}"):
         await Engine(settings, nats_url=f"nats://127.0.0.1:{port}", mongo_url=mongo_url).start()
     assert time.monotonic() - began < 15
+
+
+def _up(state: Path, nats_port: int, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine", "up", "--state-dir", str(state), "--nats-port", str(nats_port)],
+            stdout=out,
+            stderr=out,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "JETFLOW_MANIFESTS_DIR": str(state / "manifests")},
+        )
+
+
+async def _health(url: str, timeout: float = 45.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+        except Exception:
+            await asyncio.sleep(0.3)
+            continue
+        try:
+            reply = await nc.request("jetflow.ctl.health", b"", timeout=2)
+            return dict(json.loads(reply.data))
+        except Exception:
+            await asyncio.sleep(0.3)
+        finally:
+            await nc.close()
+    raise AssertionError(f"no jetflow answered on {url} within {timeout:g}s")
+
+
+@pytest.mark.timeout(120)
+async def test_up_after_sigkill_adopts_its_servers_and_finds_its_data(tmp_path: Path) -> None:
+    # SIGKILL leaves the embedded servers running (their own session): the next `up` on the same folder
+    # must adopt them, not fail on "port in use", and see what the killed one stored.
+    state, port, log = tmp_path / "state", free_port(), tmp_path / "up.log"
+    url = f"nats://127.0.0.1:{port}"
+    first = _up(state, port, log)
+    try:
+        await _health(url)
+        nc = await nats.connect(url)
+        resource = {"id": "node-k", "kind": "compute", "capacity": 3}
+        await nc.jetstream().publish("jetflow.resource.upsert", json.dumps(resource).encode())
+        for _ in range(100):
+            reply = json.loads((await nc.request("jetflow.ctl.resource.get", b'{"id": "node-k"}', timeout=5)).data)
+            if reply.get("capacity") == 3:
+                break
+            await asyncio.sleep(0.1)
+        await nc.close()
+        store_before = recorded(state / "store.pid")
+        assert store_before is not None
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+
+        second = _up(state, port, log)
+        try:
+            health = await _health(url)
+            assert health["status"] == "ok", health
+            nc = await nats.connect(url)
+            reply = json.loads((await nc.request("jetflow.ctl.resource.get", b'{"id": "node-k"}', timeout=5)).data)
+            await nc.close()
+            assert reply["capacity"] == 3, reply
+            assert recorded(state / "store.pid") == store_before  # the same store, at the same URL
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+        # A clean stop stops the adopted servers too.
+        assert not psutil.pid_exists(store_before["pid"]) or psutil.Process(store_before["pid"]).status() == "zombie"
+        assert not (state / "store.pid").exists()
+    finally:
+        for process in (first,):
+            if process.poll() is None:
+                process.kill()
+        for pid_file in (state / "store.pid", state / "nats-server.pid"):
+            if (known := recorded(pid_file)) is not None and psutil.pid_exists(known["pid"]):
+                os.kill(known["pid"], signal.SIGKILL)

@@ -1,16 +1,30 @@
-"""A child server process: started, waited for until it accepts connections, stopped cleanly."""
+"""A child server process: started, waited for until it accepts connections, stopped cleanly.
+
+Children run in their own session, so a `jetflow up` killed with SIGKILL leaves them running: the
+replicas that share them keep working, and nothing is half-written. Each child records itself in a
+pid file under the state folder; the next `jetflow up` on that folder adopts a recorded server that
+still runs the same command (same data, same port, so URLs handed to other replicas stay valid) and
+stops one that runs anything else before starting its own.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
+import os
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import psutil
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def free_port() -> int:
@@ -31,46 +45,122 @@ async def _accepts(port: int) -> bool:
     return True
 
 
+def recorded(pid_file: Path) -> dict[str, Any] | None:
+    """What a pid file says ({"pid", "port", "argv"}), or None when it is missing or unreadable."""
+    try:
+        data = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
+
+
+def _running(pid: int) -> psutil.Process | None:
+    try:
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.Error:
+        return None
+
+
 class ChildServer:
-    def __init__(self, name: str, argv: list[str], port: int, log_path: Path) -> None:
+    def __init__(self, name: str, argv: list[str], port: int, log_path: Path, pid_file: Path | None = None) -> None:
         self.name = name
         self.argv = argv
         self.port = port
         self.log_path = log_path
+        self.pid_file = pid_file
+        self.adopted = False
         self._process: asyncio.subprocess.Process | None = None
+        self._adopted: psutil.Process | None = None
 
     async def start(self, timeout: float = 20.0) -> None:
+        if await self._adopt_or_clear():
+            return
         # The readiness probe below only checks that something accepts connections on the port: if another
         # server already listens there, our child fails to bind but the probe succeeds, and the engine would
         # silently join that foreign server. Refuse a taken port up front instead.
         if await _accepts(self.port):
             raise RuntimeError(f"{self.name}: port {self.port} is already in use; choose another port")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
+        with self.log_path.open("ab") as log_file:
             self._process = await asyncio.create_subprocess_exec(
-                *self.argv, stdout=log, stderr=log, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
+                *self.argv, stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.returncode is not None:
                 raise RuntimeError(f"{self.name} exited with {self._process.returncode}; see {self.log_path}")
             if await _accepts(self.port):
+                self._record()
                 return
             await asyncio.sleep(0.05)
         await self.stop()
         raise RuntimeError(f"{self.name} did not accept connections on port {self.port} within {timeout:g}s")
 
+    async def _adopt_or_clear(self) -> bool:
+        """Adopt the server a killed `jetflow up` left running on this state folder, or stop a stale one."""
+        if self.pid_file is None or (known := recorded(self.pid_file)) is None:
+            return False
+        process = _running(known["pid"])
+        if process is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        with contextlib.suppress(psutil.Error):
+            if process.cmdline() == self.argv and await _accepts(self.port):
+                log.warning(
+                    "%s: adopting pid %d left running on port %d by an earlier jetflow",
+                    self.name,
+                    process.pid,
+                    self.port,
+                )
+                self._adopted, self.adopted = process, True
+                return True
+            if process.cmdline()[:1] == self.argv[:1]:
+                # Ours, on this state folder, but started differently (another port): it holds the data.
+                log.warning(
+                    "%s: stopping pid %d, left running by an earlier jetflow with other options", self.name, process.pid
+                )
+                await _terminate(process)
+        self.pid_file.unlink(missing_ok=True)
+        return False
+
+    def _record(self) -> None:
+        if self.pid_file is not None and self._process is not None:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            self.pid_file.write_text(json.dumps({"pid": self._process.pid, "port": self.port, "argv": self.argv}))
+
     @property
     def pid(self) -> int | None:
+        if self._adopted is not None:
+            return self._adopted.pid
         return self._process.pid if self._process else None
 
     async def stop(self, timeout: float = 10.0) -> None:
+        adopted, self._adopted = self._adopted, None
         process, self._process = self._process, None
-        if process is None or process.returncode is not None:
+        if adopted is not None:
+            await _terminate(adopted, timeout)
+        elif process is not None and process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        else:
             return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), timeout)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
+        if self.pid_file is not None:
+            self.pid_file.unlink(missing_ok=True)
+
+
+async def _terminate(process: psutil.Process, timeout: float = 10.0) -> None:
+    """SIGTERM a process that is not our child, then SIGKILL it if it does not go within `timeout`."""
+    with contextlib.suppress(psutil.Error):
+        process.terminate()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _running(process.pid) is None:
+            return
+        await asyncio.sleep(0.05)
+    with contextlib.suppress(psutil.Error, ProcessLookupError):
+        os.kill(process.pid, signal.SIGKILL)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import sys
 from pathlib import Path
 
-from engine.embedded.process import ChildServer, free_port
+import psutil
+
+from engine.embedded.process import ChildServer, free_port, recorded
 
 
 def nats_server_binary() -> str:
@@ -24,14 +27,28 @@ def nats_server(state_dir: Path, port: int | None = None, *, name: str = "jetflo
     port = port or free_port()
     store = state_dir / "nats"
     argv = [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-n", name]
-    return ChildServer("nats-server", argv, port, state_dir / "logs" / "nats-server.log")
+    return ChildServer("nats-server", argv, port, state_dir / "logs" / "nats-server.log", state_dir / "nats-server.pid")
 
 
 def mongo_server(state_dir: Path, port: int | None = None, *, memory: bool = False) -> ChildServer:
+    """With no port given, the one this state folder's store used last, so its URL survives a restart."""
+    pid_file = state_dir / "store.pid"
+    last = recorded(pid_file)
+    if not port and last and isinstance(last.get("port"), int) and (_alive(last["pid"]) or not _taken(last["port"])):
+        port = int(last["port"])
     port = port or free_port()
     argv = [sys.executable, "-m", "engine.embedded.mongo", "--port", str(port)]
     argv += ["--memory"] if memory else ["--path", str(state_dir / "store.sqlite3")]
-    return ChildServer("mongoeco", argv, port, state_dir / "logs" / "store.log")
+    return ChildServer("mongoeco", argv, port, state_dir / "logs" / "store.log", pid_file)
+
+
+def _taken(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _alive(pid: int) -> bool:
+    return psutil.pid_exists(pid)
 
 
 def mongo_url(port: int) -> str:
