@@ -16,6 +16,7 @@ from faststream.nats import NatsBroker, NatsRouter
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.errors import Error as NatsError
 
+from engine.bus import quiet
 from engine.bus.consumer import Consumers
 from engine.bus.deadletter import DeadLetters
 from engine.bus.exhausted import watch_exhausted
@@ -68,7 +69,7 @@ class Engine:
         self.broker = NatsBroker(
             **broker_options(settings, nats_url),
             middlewares=[NatsTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)],
-            logger=logging.getLogger("jetflow.bus"),
+            logger=quiet.install(logging.getLogger("jetflow.bus")),
             log_level=logging.DEBUG,
             graceful_timeout=settings.ack_wait,
         )

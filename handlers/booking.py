@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.booking.calendar import ResourceCalendar
 from engine.booking.records import BookingRecord
-from engine.booking.service import Bookings
+from engine.booking.service import Bookings, invalid
+from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.errors import PermanentError
 from engine.executions.store import ExecutionRecord, Transitions, list_executions
@@ -16,6 +17,7 @@ from schemas.queries import ExecutionList, Get
 
 if TYPE_CHECKING:
     from engine.bus.consumer import Delivery
+    from engine.bus.decode import Rejection
     from engine.runtime import Runtime
 
 DOCUMENTS = (BookingRecord, ExecutionRecord, ResourceCalendar)
@@ -30,11 +32,28 @@ async def install(runtime: Runtime) -> None:
     publish = runtime.publisher.publish
     durable = runtime.consumers.durable
 
-    @durable(runtime.router, name="booking-request", subject=subjects.BOOKING_REQUEST, model=BookingRequest)
+    async def on_invalid(body: bytes, rejection: Rejection) -> dict[str, Any] | None:
+        """A request that fails its schema is refused like any other: with a `rejected` event."""
+        if (booking := claimed_id(body)) is None:
+            return None
+        event = invalid(booking, rejection.reason)
+        await publish(subjects.BOOKING_REJECTED, event, causation=booking)
+        return {"status": "rejected", **event.model_dump(mode="json")}
+
+    @durable(
+        runtime.router,
+        name="booking-request",
+        subject=subjects.BOOKING_REQUEST,
+        model=BookingRequest,
+        on_invalid=on_invalid,
+    )
     async def on_request(request: BookingRequest, delivery: Delivery) -> None:
         """Decide a booking request: confirmed (executions scheduled) or rejected (with the reason)."""
         emit = await bookings.request(request, received_at=delivery.published_at)
-        await publish(emit.subject, emit.event, causation=request.id)
+        # A second copy of a decided command (same id, another stream message) is not announced
+        # again: the copy that decided it announces it, on redelivery if it crashed first.
+        if not emit.decided_before or delivery.deliveries > 1:
+            await publish(emit.subject, emit.event, causation=request.id)
 
     @durable(runtime.router, name="booking-cancel", subject=subjects.BOOKING_CANCEL, model=BookingCancel)
     async def on_cancel(command: BookingCancel, delivery: Delivery) -> None:
@@ -68,6 +87,7 @@ async def install(runtime: Runtime) -> None:
         target=subjects.BOOKING_REQUEST,
         outcomes=OUTCOMES,
         lookup=decided,
+        on_invalid=on_invalid,
     )
     await control.add_command(
         "booking-cancel",

@@ -42,6 +42,8 @@ class Emit:
 
     subject: str
     event: Message
+    decided_before: bool = False
+    """The outcome was recorded by an earlier delivery of this command (a replay)."""
 
 
 class Rejected(Exception):
@@ -61,7 +63,7 @@ class Bookings:
         # Idempotency guard: a decided booking answers with its recorded outcome.
         stored = await BookingRecord.get(request.id)
         if stored is not None:
-            return _recorded(stored)
+            return _recorded(stored, decided_before=True)
         try:
             resources, windows = await self._check(request, received_at)
             executions = [execution_id(request.id, window.start) for window in windows]
@@ -240,6 +242,11 @@ def _record(
     )
 
 
-def _recorded(record: BookingRecord) -> Emit:
+def _recorded(record: BookingRecord, *, decided_before: bool = False) -> Emit:
     model = BookingConfirmed if record.outcome_subject == subjects.BOOKING_CONFIRMED else BookingRejected
-    return Emit(record.outcome_subject, model.model_validate(record.outcome))
+    return Emit(record.outcome_subject, model.model_validate(record.outcome), decided_before)
+
+
+def invalid(booking: str, reason: str) -> BookingRejected:
+    """The outcome of a request that fails its schema: refused, nothing persisted or claimed."""
+    return BookingRejected(id=f"{booking}:rejected", booking=booking, code="invalid", reason=reason)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from faststream.nats import NatsRouter
 
     from engine.bus.deadletter import DeadLetters
+    from engine.bus.decode import OnInvalid
     from engine.settings import Settings
     from engine.telemetry import Instruments
     from schemas.base import Message
@@ -75,9 +76,19 @@ class Consumers:
         self._instruments = instruments
 
     def durable[M: Message](
-        self, router: NatsRouter, *, name: str, subject: str, model: type[M], max_workers: int = 1
+        self,
+        router: NatsRouter,
+        *,
+        name: str,
+        subject: str,
+        model: type[M],
+        max_workers: int = 1,
+        on_invalid: OnInvalid | None = None,
     ) -> Callable[[Handler[M]], Handler[M]]:
-        """Decorator: run the handler for every message on `subject`, with the policy of this module."""
+        """Decorator: run the handler for every message on `subject`, with the policy of this module.
+
+        `on_invalid` answers a body that fails its schema with the command's own outcome event too.
+        """
         spec = stream_for(subject)
         if spec is None:
             raise ValueError(f"{subject} is not captured by any jetflow stream")
@@ -85,7 +96,7 @@ class Consumers:
 
         def register(handler: Handler[M]) -> Handler[M]:
             async def consume(message: NatsMessage) -> None:
-                await self._consume(message, subject, model, handler)
+                await self._consume(message, subject, model, handler, on_invalid)
 
             extra: dict[str, Any] = {"max_workers": max_workers} if max_workers > 1 else {}
             router.subscriber(
@@ -108,7 +119,9 @@ class Consumers:
 
         return register
 
-    async def _consume[M: Message](self, message: NatsMessage, label: str, model: type[M], handler: Handler[M]) -> None:
+    async def _consume[M: Message](
+        self, message: NatsMessage, label: str, model: type[M], handler: Handler[M], on_invalid: OnInvalid | None
+    ) -> None:
         started = time.perf_counter()
         raw = message.raw_message
         meta = raw.metadata
@@ -127,6 +140,8 @@ class Consumers:
             decoded = decode(model, raw.data, headers, max_payload=self._settings.max_payload)
             if isinstance(decoded, Rejection):
                 await self._dead_letters.record(origin, decoded.code, decoded.reason)
+                if on_invalid is not None:
+                    await on_invalid(raw.data, decoded)
                 outcome = "dead_lettered"
             else:
                 published_at = meta.timestamp.astimezone(UTC) if meta.timestamp else datetime.now(UTC)

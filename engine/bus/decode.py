@@ -7,17 +7,22 @@ which is both the `jetflow.ctl` error reply and the reason in the dead-letter re
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from schemas.base import ID_PATTERN
+
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Callable, Mapping
 
     from pydantic import BaseModel
 
     from engine.errors import DeadLetterCode
+
+ID = re.compile(ID_PATTERN)
 
 #: Content types accepted for JSON bodies. No header at all (the `nats` CLI's default) is accepted too.
 JSON_CONTENT_TYPES = frozenset({"application/json", "text/json", "text/plain"})
@@ -27,6 +32,11 @@ JSON_CONTENT_TYPES = frozenset({"application/json", "text/json", "text/plain"})
 class Rejection:
     code: DeadLetterCode
     reason: str
+
+
+#: Called with the body and the rejection of a command that failed its schema, after its dead letter:
+#: publishes the command's own outcome event when it has one (a booking is `rejected`), and returns it.
+type OnInvalid = Callable[[bytes, Rejection], Awaitable[dict[str, Any] | None]]
 
 
 def decode[M: BaseModel](
@@ -47,6 +57,16 @@ def decode[M: BaseModel](
         return model.model_validate(data)
     except ValidationError as error:
         return _rejection(model, error)
+
+
+def claimed_id(body: bytes) -> str | None:
+    """The `id` a body that failed its schema still names, when it is usable as an event id."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and ID.fullmatch(value) else None
 
 
 def _rejection(model: type[BaseModel], error: ValidationError) -> Rejection:

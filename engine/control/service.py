@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from engine.bus.deadletter import DeadLetters
+    from engine.bus.decode import OnInvalid
     from engine.bus.publisher import Publisher
     from engine.control.outcomes import Outcome, Outcomes
+    from engine.errors import DeadLetterCode
     from engine.settings import Settings
     from engine.telemetry import Instruments
     from schemas.base import Message
@@ -43,6 +45,14 @@ log = logging.getLogger(__name__)
 
 type Query[M: BaseModel] = Callable[[M], Awaitable[dict[str, Any]]]
 type Lookup = Callable[[str], Awaitable[Outcome | None]]
+
+
+class Refused(PermanentError):
+    """A request that failed its schema, with the outcome event it was answered with, if any."""
+
+    def __init__(self, reason: str, *, code: DeadLetterCode, outcome: dict[str, Any] | None) -> None:
+        super().__init__(reason, code=code)
+        self.outcome = outcome
 
 
 def _json(data: dict[str, Any]) -> bytes:
@@ -101,19 +111,32 @@ class ControlService:
         await self._endpoint(name, subject, handle)
 
     async def add_command[M: Message](
-        self, name: str, subject: str, model: type[M], *, target: str, outcomes: Sequence[str], lookup: Lookup
+        self,
+        name: str,
+        subject: str,
+        model: type[M],
+        *,
+        target: str,
+        outcomes: Sequence[str],
+        lookup: Lookup,
+        on_invalid: OnInvalid | None = None,
     ) -> None:
         """Requests on `subject` publish `model` durably on `target` and reply with its outcome.
 
         `outcomes` are the subjects the outcome events are published on; `lookup` finds the outcome
-        of an already processed command (a duplicate publish) in the store.
+        of an already processed command in the store; `on_invalid` gives a command that fails its
+        schema its own outcome event (the reply then carries it, with the error).
         """
         for outcome_subject in outcomes:
             await self._outcomes.watch(outcome_subject)
 
         async def handle(request: Request) -> None:
             async def answer() -> dict[str, Any]:
-                command = await self._parse(request, model)
+                command = await self._parse(request, model, on_invalid)
+                # Idempotency guard: a command decided before (even beyond JetStream's duplicate
+                # window) is answered from the store; its handler would not announce it again.
+                if (known := await lookup(command.id)) is not None:
+                    return known
                 waiting = self._outcomes.expect(command.id)
                 try:
                     published = await self._publisher.publish(target, command)
@@ -141,12 +164,13 @@ class ControlService:
             raise RuntimeError("control service not started")
         await self._service.add_endpoint(name=name, subject=subject, handler=handler)
 
-    async def _parse[M: BaseModel](self, request: Request, model: type[M]) -> M:
+    async def _parse[M: BaseModel](self, request: Request, model: type[M], on_invalid: OnInvalid | None = None) -> M:
         decoded = decode(model, request.data, request.headers, max_payload=self._settings.max_payload)
         if isinstance(decoded, Rejection):
             origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
             await self._dead_letters.record(origin, decoded.code, decoded.reason)
-            raise PermanentError(decoded.reason, code=decoded.code)
+            outcome = await on_invalid(request.data, decoded) if on_invalid is not None else None
+            raise Refused(decoded.reason, code=decoded.code, outcome=outcome)
         return decoded
 
     async def _respond(self, name: str, request: Request, answer: Callable[[], Awaitable[dict[str, Any]]]) -> None:
@@ -154,7 +178,8 @@ class ControlService:
             body = await answer()
         except PermanentError as error:
             self._instruments.ctl_requests.add(1, {"endpoint": name, "outcome": "rejected"})
-            payload = {"status": "error", "error": {"code": error.code, "reason": error.reason}}
+            outcome = error.outcome if isinstance(error, Refused) and error.outcome else {"status": "error"}
+            payload = {**outcome, "error": {"code": error.code, "reason": error.reason}}
             await request.respond_error("400", error.reason, data=_json(payload))
             return
         except Exception as error:
