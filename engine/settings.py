@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         default="open",
         description="What a silent (`unknown`) node means for new work: no limit, the limited fraction, or none.",
     )
+    throttle_clock_skew: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a sample's `at` may be ahead of this engine's clock; later ones are dead-lettered "
+        "(one sample from the future would make every real sample look stale).",
+    )
     throttle_snapshot: float = Field(
         default=30.0, gt=0, description="Seconds between snapshots of the evaluator's state to MongoDB."
     )

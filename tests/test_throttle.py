@@ -263,3 +263,26 @@ async def test_a_failed_command_publish_is_retried_from_the_redelivered_samples(
     finally:
         await evaluator.stop()
         await jetflow.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_a_sample_from_the_future_is_dead_lettered_and_does_not_blind_the_node(
+    throttle_settings: Settings, nats_url: str, mongo_url: str, client: Client, commands: Commands
+) -> None:
+    jetflow = Engine(throttle_settings, nats_url=nats_url, mongo_url=mongo_url)
+    await jetflow.start()
+    try:
+        js = client.jetstream()
+        subject, future = sample(0, 10, node="node-f")
+        future |= {"id": "node-f:future", "at": "2099-01-01T00:00:00+00:00"}
+        await js.publish(subject, json.dumps(future).encode())
+        ((_, dead),) = await wait_for_messages(client, "JETFLOW_DLQ", "jetflow.dlq.jetflow.metric.sample.node-f", 1)
+        assert "in the future" in dead["reason"], dead
+        now = datetime.now(UTC)
+        for second in range(RULES.window):
+            body = future | {"id": f"node-f:{second}", "at": (now + timedelta(seconds=second)).isoformat(), "cpu": 99}
+            await js.publish(subject, json.dumps(body).encode())
+        (command,) = await commands.wait(1)
+        assert (command["node"], command["level"]) == ("node-f", "tainted")
+    finally:
+        await jetflow.stop()

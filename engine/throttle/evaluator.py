@@ -214,6 +214,12 @@ class Evaluator:
         node = msg.subject.rpartition(".")[2]
         if not isinstance(decoded, Rejection) and decoded.node != node:
             decoded = Rejection("permanent", f"sample for node '{decoded.node}' published on {msg.subject}")
+        if not isinstance(decoded, Rejection) and (ahead := (decoded.at - self._clock.now()).total_seconds()) > (
+            skew := self._settings.throttle_clock_skew
+        ):
+            decoded = Rejection(
+                "permanent", f"sample at {decoded.at.isoformat()} is {ahead:.0f}s in the future (tolerance {skew:g}s)"
+            )
         if isinstance(decoded, Rejection):
             meta = msg.metadata
             origin = Origin(
@@ -226,7 +232,10 @@ class Evaluator:
         if state is None:
             state = self.states[node] = NodeState(node)
         before = state.last_at
-        change = observe(state, decoded.id, decoded.at, readings(decoded), self.rules(node))
+        # MongoDB keeps milliseconds: compare at that precision, or a sample redelivered after a
+        # snapshot would look newer than the stored `last_at` and count twice.
+        at = decoded.at.replace(microsecond=decoded.at.microsecond // 1000 * 1000)
+        change = observe(state, decoded.id, at, readings(decoded), self.rules(node))
         if state.last_at == before:
             return "stale"
         self._dirty.add(node)
