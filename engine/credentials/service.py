@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from engine.booking.service import Emit
 from engine.credentials import lease as leases
+from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
 from engine.credentials.peers import PeerUnavailable
 from engine.errors import TemporaryError
@@ -50,11 +51,8 @@ PREFIX_LABEL = "prefix"
 ACCESS_LABEL = "access"
 
 
-class Refused(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+class Refused(IssueError):
+    """The request cannot be served (catalog, execution, peer or STS says no); `code` names why."""
 
 
 @dataclass(frozen=True, slots=True)
