@@ -49,11 +49,12 @@ async def main(bookings: int, concurrency: int) -> None:
         await js.publish("jetflow.workflow.upsert", json.dumps({"id": "wf", "steps": [step]}).encode())
         await asyncio.sleep(1)
         base = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=10)
+        run = f"{int(time.time()):x}"  # ids unique per run: a rerun on the same server is not a replay
 
         def booking(i: int, cron: bool) -> dict[str, Any]:
             start = base + timedelta(minutes=i)
             body = {
-                "id": f"b{'c' if cron else 'o'}-{i}",
+                "id": f"b{'c' if cron else 'o'}-{run}-{i}",
                 "workflow": "wf",
                 "resources": ["node-a", "minio-b"],
                 "start": start.isoformat(),

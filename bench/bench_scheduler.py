@@ -77,10 +77,11 @@ async def main(executions: int, spread: int, lead: int) -> None:
             per_second = math.ceil(executions / spread)
             bookings = per_second  # each booking fires every second over the spread
             booked = 0
+            run = f"{int(time.time()):x}"  # ids unique per run: a rerun on the same server is not a replay
             began = time.perf_counter()
             for i in range(bookings):
                 body = {
-                    "id": f"s-{i}",
+                    "id": f"s-{run}-{i}",
                     "workflow": "wf",
                     "resources": ["node-a"],
                     "cron": "* * * * * *",

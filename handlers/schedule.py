@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from engine.booking.records import BookingRecord
+from engine.errors import PermanentError
 from engine.executions.store import ExecutionRecord, Transitions
 from engine.scheduler.lease import LeaderLease
 from engine.scheduler.service import PENDING, Scheduler
@@ -95,11 +98,19 @@ async def install(runtime: Runtime) -> None:
         runtime.stopping.append(stop)
 
     async def set_paused(query: BookingRef, paused: bool) -> dict[str, Any]:
+        if await BookingRecord.get(query.booking) is None:
+            raise PermanentError(f"unknown booking '{query.booking}'")
         result = await ExecutionRecord.get_pymongo_collection().update_many(
             {"booking": query.booking, "state": {"$in": PENDING}}, {"$set": {"paused": paused}}
         )
         await nc.publish(REFRESH, b"")
-        return {"booking": query.booking, "paused": paused, "executions": result.modified_count}
+        # `executions`: how many this request changed; `pending`: how many the booking still has to fire.
+        return {
+            "booking": query.booking,
+            "paused": paused,
+            "executions": result.modified_count,
+            "pending": result.matched_count,
+        }
 
     async def pause(query: BookingRef) -> dict[str, Any]:
         return await set_paused(query, True)
@@ -111,15 +122,26 @@ async def install(runtime: Runtime) -> None:
         condition: dict[str, Any] = {"state": {"$in": PENDING}}
         if query.booking:
             condition["booking"] = query.booking
+        if query.cursor:
+            planned, _, after = query.cursor.partition("|")
+            try:
+                since = datetime.fromisoformat(planned)
+            except ValueError:
+                raise PermanentError(f"cursor {query.cursor!r} is not a `next` of this endpoint") from None
+            condition["$or"] = [{"planned_at": {"$gt": since}}, {"planned_at": since, "_id": {"$gt": after}}]
         documents = (
             await ExecutionRecord.get_pymongo_collection()
             .find(condition)
-            .sort("planned_at", 1)
-            .limit(query.limit)
+            .sort([("planned_at", 1), ("_id", 1)])
+            .limit(query.limit + 1)
             .to_list()
         )
-        items = [ExecutionRecord.model_validate(document).public() for document in documents]
-        return {"items": items, "next": None}
+        records = [ExecutionRecord.model_validate(document) for document in documents[: query.limit]]
+        following = None
+        if len(documents) > query.limit:
+            last = records[-1]
+            following = f"{last.planned_at.isoformat()}|{last.id}"
+        return {"items": [record.public() for record in records], "next": following}
 
     async def status(_: Any) -> dict[str, Any]:
         return {"instance": runtime.instance, "pid": os.getpid(), **scheduler.status()}

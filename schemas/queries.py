@@ -36,6 +36,5 @@ class BookingRef(Query):
     booking: str = Field(min_length=1, max_length=200, description="Id of the booking.")
 
 
-class Upcoming(Query):
+class Upcoming(ListPage):
     booking: str | None = Field(default=None, description="Only this booking's executions.")
-    limit: int = Field(default=100, ge=1, le=1000, description="How many fire times to list.")

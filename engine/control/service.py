@@ -103,7 +103,7 @@ class ControlService:
             async def answer() -> dict[str, Any]:
                 if model is None:
                     return await fn(None)  # type: ignore[arg-type]
-                parsed = await self._parse(request, model)
+                parsed = await self._parse(request, model, empty_is_defaults=True)
                 return await fn(parsed)
 
             await self._respond(name, request, answer)
@@ -164,8 +164,12 @@ class ControlService:
             raise RuntimeError("control service not started")
         await self._service.add_endpoint(name=name, subject=subject, handler=handler)
 
-    async def _parse[M: BaseModel](self, request: Request, model: type[M], on_invalid: OnInvalid | None = None) -> M:
-        decoded = decode(model, request.data, request.headers, max_payload=self._settings.max_payload)
+    async def _parse[M: BaseModel](
+        self, request: Request, model: type[M], on_invalid: OnInvalid | None = None, *, empty_is_defaults: bool = False
+    ) -> M:
+        # `nats req jetflow.ctl.schedule.upcoming ''`: a query without a body asks with its defaults.
+        body = b"{}" if empty_is_defaults and not request.data.strip() else request.data
+        decoded = decode(model, body, request.headers, max_payload=self._settings.max_payload)
         if isinstance(decoded, Rejection):
             origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
             await self._dead_letters.record(origin, decoded.code, decoded.reason)

@@ -17,7 +17,7 @@ from engine.paging import page
 from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from opentelemetry.metrics import Counter
 
@@ -75,15 +75,29 @@ class Transitions:
     def __init__(self, illegal: Counter) -> None:
         self._illegal = illegal
 
-    async def move(self, execution: str, target: ExecutionState, *, at: datetime, reason: str = "") -> bool:
-        """Move one execution to `target` if its current state may precede it; one store command."""
+    async def move(
+        self,
+        execution: str,
+        target: ExecutionState,
+        *,
+        at: datetime,
+        reason: str = "",
+        unless: Mapping[str, Any] | None = None,
+    ) -> bool:
+        """Move one execution to `target` if its current state may precede it; one store command.
+
+        `unless` adds conditions to the same compare-and-set (for example "not paused"); a move they
+        refuse is not an illegal transition, and costs one more command to tell the two apart.
+        """
         collection = ExecutionRecord.get_pymongo_collection()
+        legal = {"_id": execution, "state": {"$in": [str(s) for s in predecessors(target)]}}
         result = await collection.update_one(
-            {"_id": execution, "state": {"$in": [str(s) for s in predecessors(target)]}},
-            {"$set": {"state": str(target), "updated_at": at, "reason": reason}},
+            {**legal, **(unless or {})}, {"$set": {"state": str(target), "updated_at": at, "reason": reason}}
         )
         if result.modified_count == 1:
             return True
+        if unless and await collection.count_documents(legal, limit=1):
+            return False
         self._illegal.add(1, {"target": str(target)})
         log.info("ignored illegal transition of %s to %s (not in a preceding state)", execution, target)
         return False

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PENDING = [str(ExecutionState.SCHEDULED), str(ExecutionState.HELD)]
+#: Extra condition of the firing compare-and-set: a paused execution is never fired.
+NOT_PAUSED = {"paused": {"$ne": True}}
 
 
 class Scheduler:
@@ -157,12 +159,14 @@ class Scheduler:
         if blocked is not None:
             await self._hold(record, *blocked, now=now)
             return
-        moved = await self._transitions.move(record.id, ExecutionState.DUE, at=now)
+        # Idempotency guard: the job holds a copy of the record; a pause that landed since is in the store.
+        moved = await self._transitions.move(record.id, ExecutionState.DUE, at=now, unless=NOT_PAUSED)
         if not moved:
             stored = await ExecutionRecord.get(record.id)
             # Idempotency guard: `due` already set (a previous leader died before publishing) still
             # needs its event; the deterministic id makes a second publish a no-op.
             if stored is None or stored.state != ExecutionState.DUE:
+                self._fired.pop(record.id, None)  # not fired (paused, cancelled): a refill may load it again
                 return
         self._lateness.record(verdict.lateness)
         self._outcomes.add(1, {"outcome": "due"})
@@ -191,7 +195,7 @@ class Scheduler:
         self._fired.pop(record.id, None)
         self._held[record.id] = record.model_copy(update={"state": ExecutionState.HELD})
         if record.state != ExecutionState.HELD and await self._transitions.move(
-            record.id, ExecutionState.HELD, at=now, reason=reason
+            record.id, ExecutionState.HELD, at=now, reason=reason, unless=NOT_PAUSED
         ):
             self._outcomes.add(1, {"outcome": "held"})
             held = ExecutionHeld(
