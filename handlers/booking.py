@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.booking.calendar import ResourceCalendar
 from engine.booking.records import BookingRecord
-from engine.booking.service import Bookings, invalid
+from engine.booking.service import Bookings, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.errors import PermanentError
@@ -36,8 +36,13 @@ async def install(runtime: Runtime) -> None:
         """A request that fails its schema is refused like any other: with a `rejected` event."""
         if (booking := claimed_id(body)) is None:
             return None
+        # Idempotency guard: a bad copy of a decided booking does not unsay its decision.
+        if (decided := await BookingRecord.get(booking)) is not None:
+            return recorded_outcome(decided)
         event = invalid(booking, rejection.reason)
-        await publish(subjects.BOOKING_REJECTED, event, causation=booking)
+        # No causation header: nobody waits for it (the ctl path replies with it directly), and a
+        # valid request with this id waiting for its own outcome must not take it for its answer.
+        await publish(subjects.BOOKING_REJECTED, event)
         return {"status": "rejected", **event.model_dump(mode="json")}
 
     @durable(
@@ -49,10 +54,8 @@ async def install(runtime: Runtime) -> None:
     )
     async def on_request(request: BookingRequest, delivery: Delivery) -> None:
         """Decide a booking request: confirmed (executions scheduled) or rejected (with the reason)."""
-        emit = await bookings.request(request, received_at=delivery.published_at)
-        # A second copy of a decided command (same id, another stream message) is not announced
-        # again: the copy that decided it announces it, on redelivery if it crashed first.
-        if not emit.decided_before or delivery.deliveries > 1:
+        emit = await bookings.request(request, received_at=delivery.published_at, sequence=delivery.stream_sequence)
+        if emit.announce:
             await publish(emit.subject, emit.event, causation=request.id)
 
     @durable(runtime.router, name="booking-cancel", subject=subjects.BOOKING_CANCEL, model=BookingCancel)
@@ -63,9 +66,7 @@ async def install(runtime: Runtime) -> None:
 
     async def decided(booking_id: str) -> dict[str, Any] | None:
         record = await BookingRecord.get(booking_id)
-        if record is None:
-            return None
-        return {"status": record.outcome_subject.rsplit(".", 1)[-1], **record.outcome}
+        return None if record is None else recorded_outcome(record)
 
     async def cancelled(cancel_id: str) -> dict[str, Any] | None:
         record = await BookingRecord.find_one({f"cancellations.{cancel_id}": {"$exists": True}})

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support.streams import request_json, stream_messages
+from tests.support.streams import request_json, settled, stream_messages
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -122,7 +122,7 @@ async def test_copies_published_without_msg_id_announce_the_outcome_once(engine:
         await js.publish("jetflow.booking.request", request)
     first = await heard.next_msg(timeout=10)
     assert json.loads(first.data)["booking"] == "bk-copies"
-    await asyncio.sleep(1.0)  # the other two copies are handled by now
+    await settled(client, BOOKINGS, "jetflow-booking-request")  # all three copies handled
     with pytest.raises(TimeoutError):
         await heard.next_msg(timeout=0.5)
     assert len(await stream_messages(client, BOOKINGS, "jetflow.booking.request")) == 3
@@ -145,6 +145,14 @@ async def test_invalid_request_published_durably_is_rejected_and_dead_lettered(e
     dead = await stream_messages(client, "JETFLOW_DLQ", "jetflow.dlq.jetflow.booking.request")
     assert [d["code"] for _, d in dead] == ["schema"]
     assert (await request_json(client, "jetflow.ctl.booking.get", {"id": "bk-backwards"}))["status"] == "error"
+    # Nothing was decided: a valid request with that id is confirmed, and a bad copy after that is
+    # answered with the decision rather than unsaying it.
+    assert (await request_json(client, "jetflow.ctl.booking.request", booking("bk-backwards", 10, 20)))[
+        "status"
+    ] == "confirmed"
+    again = await request_json(client, "jetflow.ctl.booking.request", body)
+    assert (again["status"], again["error"]["code"]) == ("confirmed", "schema")
+    assert len(await stream_messages(client, BOOKINGS, "jetflow.booking.rejected")) == 1
 
 
 async def test_load_scenario_15_cron_bookings_make_165_executions(engine: Runtime, client: Client) -> None:

@@ -27,7 +27,7 @@ from schemas.execution import ExecutionDispatched
 from tests.support.credentials import jetflow, publish_catalog, secret_values
 from tests.support.kube import cluster
 from tests.support.s3_tools import put_and_get
-from tests.support.streams import request_json, stream_messages, wait_for_messages
+from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -40,19 +40,6 @@ if TYPE_CHECKING:
     from tests.support.s3_tools import S3
 
 CREDENTIALS = "JETFLOW_CREDENTIALS"
-
-
-async def settled(client: Client, consumer: str, timeout: float = 15.0) -> None:
-    """Until the durable consumer has acknowledged everything in its stream."""
-    js = client.jetstream()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = await js.consumer_info(CREDENTIALS, consumer)
-        last = (await js.stream_info(CREDENTIALS)).state.last_seq
-        if info.num_ack_pending == 0 and info.num_pending == 0 and info.ack_floor.stream_seq >= last:
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"{consumer} did not settle")
 
 
 async def gone(kube: KubeHarness, namespace: str, name: str, timeout: float = 15.0) -> bool:
@@ -145,7 +132,7 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
             [(_, request)] = await stream_messages(client, CREDENTIALS, subjects.CREDENTIAL_REQUEST)
             for _ in range(3):
                 await client.jetstream().publish(subjects.CREDENTIAL_REQUEST, json.dumps(request).encode())
-            await settled(client, "jetflow-credential-request")
+            await settled(client, CREDENTIALS, "jetflow-credential-request")
             issue_requests = [m for m in wire if m.subject == subjects.peer("b", "credential", "issue")]
             assert len(issue_requests) == 1, "one credential issued by B, whatever the replays"
             if kube_c.emulator is not None:

@@ -17,6 +17,7 @@ from engine.executions.store import ExecutionRecord, insert_executions
 from engine.kube import names
 from schemas.execution import ExecutionDue, ExecutionState
 from schemas.throttle import ThrottleCommand, ThrottleLevel
+from tests.support import streams
 from tests.support.plans import RESOURCES, TWO_CLUSTERS
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
@@ -79,17 +80,8 @@ async def publish_due(client: Client, due: ExecutionDue, msg_id: str | None = No
     await client.jetstream().publish("jetflow.execution.due", due.model_dump_json().encode(), headers=headers)
 
 
-async def settled(client: Client, durable: str = "jetflow-dispatch-due", timeout: float = 10.0) -> None:
-    """Until the dispatch consumer has acknowledged everything delivered to it."""
-    js = client.jetstream()
-    deadline = asyncio.get_running_loop().time() + timeout
-    while asyncio.get_running_loop().time() < deadline:
-        info = await js.consumer_info(EXECUTIONS, durable)
-        stream = await js.stream_info(EXECUTIONS)
-        if info.num_ack_pending == 0 and info.num_pending == 0 and info.delivered.stream_seq >= stream.state.last_seq:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{durable} did not settle")
+async def settled(client: Client, durable: str = "jetflow-dispatch-due") -> None:
+    await streams.settled(client, EXECUTIONS, durable)
 
 
 def expected_requests(namespace: str, *, replay: bool = False) -> list[tuple[str, str]]:

@@ -29,6 +29,9 @@ class BookingRecord(Document):
         default_factory=dict, description="Cancel command id → the cancelled event it produced."
     )
     decided_at: datetime
+    decided_by: int | None = Field(
+        default=None, description="Stream sequence of the request message that decided it: the one that announces it."
+    )
 
     class Settings:
         name = "bookings"

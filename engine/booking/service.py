@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.booking import calendar
 from engine.booking.calendar import ClaimEntry
@@ -42,8 +42,8 @@ class Emit:
 
     subject: str
     event: Message
-    decided_before: bool = False
-    """The outcome was recorded by an earlier delivery of this command (a replay)."""
+    announce: bool = True
+    """False for a copy of a command another stream message decided: that message announces it."""
 
 
 class Rejected(Exception):
@@ -58,19 +58,25 @@ class Bookings:
         self._catalog = catalog
         self._transitions = transitions
 
-    async def request(self, request: BookingRequest, *, received_at: datetime) -> Emit:
-        """Decide `request`; `received_at` (the stream's timestamp) makes time checks replay-stable."""
+    async def request(self, request: BookingRequest, *, received_at: datetime, sequence: int | None = None) -> Emit:
+        """Decide `request`; `received_at` (the stream's timestamp) makes time checks replay-stable.
+
+        `sequence` is the request's stream sequence: the message that decided a booking announces it
+        (again, on a redelivery after a crash); other copies of the same id are answered silently.
+        """
         # Idempotency guard: a decided booking answers with its recorded outcome.
         stored = await BookingRecord.get(request.id)
         if stored is not None:
-            return _recorded(stored, decided_before=True)
+            return _recorded(stored, sequence)
         try:
             resources, windows = await self._check(request, received_at)
             executions = [execution_id(request.id, window.start) for window in windows]
             await self._claim_all(request, resources, windows, executions, prune_before=received_at)
         except Rejected as rejected:
             await self._undo(request)
-            record = _record(request, "rejected", [], subjects.BOOKING_REJECTED, rejected.rejection, received_at)
+            record = _record(
+                request, "rejected", [], subjects.BOOKING_REJECTED, rejected.rejection, received_at, sequence
+            )
         else:
             records = [
                 ExecutionRecord(
@@ -93,9 +99,11 @@ class Bookings:
                 start=request.start,
                 end=request.end,
             )
-            record = _record(request, "confirmed", executions, subjects.BOOKING_CONFIRMED, confirmed, received_at)
+            record = _record(
+                request, "confirmed", executions, subjects.BOOKING_CONFIRMED, confirmed, received_at, sequence
+            )
         stored, _created = await create_once(record)
-        return _recorded(stored)
+        return _recorded(stored, sequence)
 
     async def _check(self, request: BookingRequest, received_at: datetime) -> tuple[list[Resource], list[Window]]:
         settings = self._settings
@@ -230,6 +238,7 @@ def _record(
     subject: str,
     event: Message,
     at: datetime,
+    sequence: int | None,
 ) -> BookingRecord:
     return BookingRecord(
         id=request.id,
@@ -239,14 +248,25 @@ def _record(
         outcome_subject=subject,
         outcome=event.model_dump(mode="json"),
         decided_at=at,
+        decided_by=sequence,
     )
 
 
-def _recorded(record: BookingRecord, *, decided_before: bool = False) -> Emit:
+def _recorded(record: BookingRecord, sequence: int | None) -> Emit:
     model = BookingConfirmed if record.outcome_subject == subjects.BOOKING_CONFIRMED else BookingRejected
-    return Emit(record.outcome_subject, model.model_validate(record.outcome), decided_before)
+    announce = record.decided_by is None or record.decided_by == sequence
+    return Emit(record.outcome_subject, model.model_validate(record.outcome), announce)
+
+
+def recorded_outcome(record: BookingRecord) -> dict[str, Any]:
+    """A decided booking as a `jetflow.ctl` reply: its outcome event and status."""
+    return {"status": record.outcome_subject.rsplit(".", 1)[-1], **record.outcome}
 
 
 def invalid(booking: str, reason: str) -> BookingRejected:
-    """The outcome of a request that fails its schema: refused, nothing persisted or claimed."""
-    return BookingRejected(id=f"{booking}:rejected", booking=booking, code="invalid", reason=reason)
+    """The outcome of a request that fails its schema: refused, nothing persisted or claimed.
+
+    Its own event id (`:invalid`), so it never takes the place of the decision of a valid request
+    with the same booking id in JetStream's duplicate window.
+    """
+    return BookingRejected(id=f"{booking}:invalid", booking=booking, code="invalid", reason=reason)

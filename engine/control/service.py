@@ -47,7 +47,7 @@ type Query[M: BaseModel] = Callable[[M], Awaitable[dict[str, Any]]]
 type Lookup = Callable[[str], Awaitable[Outcome | None]]
 
 
-class Refused(PermanentError):
+class InvalidRequest(PermanentError):
     """A request that failed its schema, with the outcome event it was answered with, if any."""
 
     def __init__(self, reason: str, *, code: DeadLetterCode, outcome: dict[str, Any] | None) -> None:
@@ -133,12 +133,13 @@ class ControlService:
         async def handle(request: Request) -> None:
             async def answer() -> dict[str, Any]:
                 command = await self._parse(request, model, on_invalid)
-                # Idempotency guard: a command decided before (even beyond JetStream's duplicate
-                # window) is answered from the store; its handler would not announce it again.
-                if (known := await lookup(command.id)) is not None:
-                    return known
+                # Waiting first: an outcome announced between the lookup and the publish is not missed.
                 waiting = self._outcomes.expect(command.id)
                 try:
+                    # Idempotency guard: a command decided before (even beyond JetStream's duplicate
+                    # window) is answered from the store; its handler would not announce it again.
+                    if (known := await lookup(command.id)) is not None:
+                        return known
                     published = await self._publisher.publish(target, command)
                     if published.duplicate:
                         known = await lookup(command.id)
@@ -174,7 +175,7 @@ class ControlService:
             origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
             await self._dead_letters.record(origin, decoded.code, decoded.reason)
             outcome = await on_invalid(request.data, decoded) if on_invalid is not None else None
-            raise Refused(decoded.reason, code=decoded.code, outcome=outcome)
+            raise InvalidRequest(decoded.reason, code=decoded.code, outcome=outcome)
         return decoded
 
     async def _respond(self, name: str, request: Request, answer: Callable[[], Awaitable[dict[str, Any]]]) -> None:
@@ -182,7 +183,7 @@ class ControlService:
             body = await answer()
         except PermanentError as error:
             self._instruments.ctl_requests.add(1, {"endpoint": name, "outcome": "rejected"})
-            outcome = error.outcome if isinstance(error, Refused) and error.outcome else {"status": "error"}
+            outcome = error.outcome if isinstance(error, InvalidRequest) and error.outcome else {"status": "error"}
             payload = {**outcome, "error": {"code": error.code, "reason": error.reason}}
             await request.respond_error("400", error.reason, data=_json(payload))
             return

@@ -45,6 +45,19 @@ async def wait_for_messages(
         await asyncio.sleep(0.1)
 
 
+async def settled(nc: Client, stream: str, consumer: str, timeout: float = 15.0) -> None:
+    """Until the durable `consumer` has been given, and has acknowledged, every message of its filter
+    already in `stream` (publish first: the stream counts a message as pending once it acked it)."""
+    js = nc.jetstream()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = await js.consumer_info(stream, consumer)
+        if info.num_ack_pending == 0 and info.num_pending == 0:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{consumer} did not settle within {timeout:g}s")
+
+
 async def request_json(nc: Client, subject: str, body: dict[str, Any] | bytes, timeout: float = 10.0) -> Any:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     reply = await nc.request(subject, data, timeout=timeout)
