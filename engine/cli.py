@@ -101,9 +101,11 @@ def up(
 
     async def main() -> None:
         from engine.embedded import servers
+        from engine.embedded.lock import hold_folder
 
         root = settings.state_dir.resolve()
         root.mkdir(parents=True, exist_ok=True)
+        folder_lock = hold_folder(root)  # held until this process exits
         children: list[ChildServer] = []
         try:
             nats_url = settings.nats_url
@@ -122,7 +124,10 @@ def up(
             for child in reversed(children):
                 await child.stop()
             raise
-        await _serve(settings, nats_url, mongo_url, children)
+        try:
+            await _serve(settings, nats_url, mongo_url, children)
+        finally:
+            folder_lock.close()
 
     _run(main)
 

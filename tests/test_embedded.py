@@ -114,8 +114,20 @@ async def test_up_after_sigkill_adopts_its_servers_and_finds_its_data(tmp_path: 
                 break
             await asyncio.sleep(0.1)
         await nc.close()
-        store_before = recorded(state / "store.pid")
+        store_before, nats_before = recorded(state / "store.pid"), recorded(state / "nats-server.pid")
         assert store_before is not None
+        assert nats_before is not None
+        # One `up` per folder: a second one while the first runs is refused, naming it.
+        refused = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "engine", "up", "--state-dir", str(state), "--nats-port", str(free_port())],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "JETFLOW_MANIFESTS_DIR": str(state / "manifests")},
+        )
+        assert refused.returncode == 2
+        assert f"in use by another `jetflow up` (pid {first.pid})" in refused.stderr, refused.stderr
         first.send_signal(signal.SIGKILL)
         first.wait()
 
@@ -128,6 +140,7 @@ async def test_up_after_sigkill_adopts_its_servers_and_finds_its_data(tmp_path: 
             await nc.close()
             assert reply["capacity"] == 3, reply
             assert recorded(state / "store.pid") == store_before  # the same store, at the same URL
+            assert recorded(state / "nats-server.pid") == nats_before  # and the same nats-server
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(30) == 0
@@ -141,3 +154,26 @@ async def test_up_after_sigkill_adopts_its_servers_and_finds_its_data(tmp_path: 
         for pid_file in (state / "store.pid", state / "nats-server.pid"):
             if (known := recorded(pid_file)) is not None and psutil.pid_exists(known["pid"]):
                 os.kill(known["pid"], signal.SIGKILL)
+
+
+@pytest.mark.timeout(30)
+async def test_a_pid_file_naming_someone_else_is_ignored_not_killed(tmp_path: Path) -> None:
+    # After a reboot the recorded pid may belong to anything (here: this very test process).
+    child = servers.nats_server(tmp_path, free_port())
+    assert child.pid_file is not None
+    me = psutil.Process()
+    stale = {"pid": me.pid, "started": round(me.create_time(), 2) + 1, "port": child.port, "argv": child.argv}
+    child.pid_file.write_text(json.dumps(stale))
+    await child.start()
+    try:
+        assert not child.adopted
+        assert child.pid != me.pid
+        assert recorded(child.pid_file) == {
+            "pid": child.pid,
+            "started": round(psutil.Process(child.pid).create_time(), 2),
+            "port": child.port,
+            "argv": child.argv,
+        }
+    finally:
+        await child.stop()
+    assert not child.pid_file.exists()

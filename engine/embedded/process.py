@@ -2,9 +2,11 @@
 
 Children run in their own session, so a `jetflow up` killed with SIGKILL leaves them running: the
 replicas that share them keep working, and nothing is half-written. Each child records itself in a
-pid file under the state folder; the next `jetflow up` on that folder adopts a recorded server that
-still runs the same command (same data, same port, so URLs handed to other replicas stay valid) and
-stops one that runs anything else before starting its own.
+pid file under the state folder right after it is spawned; the next `jetflow up` on that folder
+adopts a recorded server that still runs the same command (same data, same port, so URLs handed to
+other replicas stay valid) and stops one it started differently before starting its own. A process
+counts as recorded only if its pid, start time and command line all match: a pid alone may belong
+to anything after a reboot.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import signal
 import socket
 import time
@@ -46,7 +47,7 @@ async def _accepts(port: int) -> bool:
 
 
 def recorded(pid_file: Path) -> dict[str, Any] | None:
-    """What a pid file says ({"pid", "port", "argv"}), or None when it is missing or unreadable."""
+    """What a pid file says ({"pid", "started", "port", "argv"}), or None when it is missing or unreadable."""
     try:
         data = json.loads(pid_file.read_text())
     except (OSError, ValueError):
@@ -54,12 +55,22 @@ def recorded(pid_file: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) and isinstance(data.get("pid"), int) else None
 
 
-def _running(pid: int) -> psutil.Process | None:
+def still_running(known: dict[str, Any]) -> psutil.Process | None:
+    """The process a pid file recorded, if it still runs: same pid, same start time, same command."""
     try:
-        process = psutil.Process(pid)
-        return None if process.status() == psutil.STATUS_ZOMBIE else process
+        process = psutil.Process(known["pid"])
+        if process.status() == psutil.STATUS_ZOMBIE or round(process.create_time(), 2) != known.get("started"):
+            return None
+        return process if process.cmdline() == known.get("argv") else None
     except psutil.Error:
         return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 class ChildServer:
@@ -86,12 +97,12 @@ class ChildServer:
             self._process = await asyncio.create_subprocess_exec(
                 *self.argv, stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL, start_new_session=True
             )
+        self._record()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.returncode is not None:
                 raise RuntimeError(f"{self.name} exited with {self._process.returncode}; see {self.log_path}")
             if await _accepts(self.port):
-                self._record()
                 return
             await asyncio.sleep(0.05)
         await self.stop()
@@ -101,33 +112,28 @@ class ChildServer:
         """Adopt the server a killed `jetflow up` left running on this state folder, or stop a stale one."""
         if self.pid_file is None or (known := recorded(self.pid_file)) is None:
             return False
-        process = _running(known["pid"])
-        if process is None:
-            self.pid_file.unlink(missing_ok=True)
-            return False
-        with contextlib.suppress(psutil.Error):
-            if process.cmdline() == self.argv and await _accepts(self.port):
-                log.warning(
-                    "%s: adopting pid %d left running on port %d by an earlier jetflow",
-                    self.name,
-                    process.pid,
-                    self.port,
-                )
-                self._adopted, self.adopted = process, True
-                return True
-            if process.cmdline()[:1] == self.argv[:1]:
-                # Ours, on this state folder, but started differently (another port): it holds the data.
-                log.warning(
-                    "%s: stopping pid %d, left running by an earlier jetflow with other options", self.name, process.pid
-                )
-                await _terminate(process)
+        process = still_running(known)
+        if process is not None and known["argv"] == self.argv and await _accepts(self.port):
+            log.warning(
+                "%s: adopting pid %d, left running on port %d by an earlier jetflow", self.name, process.pid, self.port
+            )
+            self._adopted, self.adopted = process, True
+            return True
+        if process is not None:
+            # Started from this folder, but differently (another port) or never ready: it holds the data.
+            log.warning("%s: stopping pid %d, left by an earlier jetflow with other options", self.name, process.pid)
+            await _terminate(process)
         self.pid_file.unlink(missing_ok=True)
         return False
 
     def _record(self) -> None:
-        if self.pid_file is not None and self._process is not None:
-            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-            self.pid_file.write_text(json.dumps({"pid": self._process.pid, "port": self.port, "argv": self.argv}))
+        """Right after the spawn, so a `jetflow up` killed while its child starts still leaves a trace."""
+        if self.pid_file is None or self._process is None:
+            return
+        with contextlib.suppress(psutil.Error):  # the child died at once: start() reports it
+            started = round(psutil.Process(self._process.pid).create_time(), 2)
+            record = {"pid": self._process.pid, "started": started, "port": self.port, "argv": self.argv}
+            _write_atomically(self.pid_file, json.dumps(record))
 
     @property
     def pid(self) -> int | None:
@@ -159,8 +165,11 @@ async def _terminate(process: psutil.Process, timeout: float = 10.0) -> None:
         process.terminate()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _running(process.pid) is None:
-            return
-        await asyncio.sleep(0.05)
-    with contextlib.suppress(psutil.Error, ProcessLookupError):
-        os.kill(process.pid, signal.SIGKILL)
+        with contextlib.suppress(psutil.Error):
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                await asyncio.sleep(0.05)
+                continue
+        return
+    with contextlib.suppress(psutil.Error):
+        process.kill()
+        await asyncio.to_thread(process.wait, timeout)

@@ -7,9 +7,7 @@ import socket
 import sys
 from pathlib import Path
 
-import psutil
-
-from engine.embedded.process import ChildServer, free_port, recorded
+from engine.embedded.process import ChildServer, free_port, recorded, still_running
 
 
 def nats_server_binary() -> str:
@@ -34,7 +32,8 @@ def mongo_server(state_dir: Path, port: int | None = None, *, memory: bool = Fal
     """With no port given, the one this state folder's store used last, so its URL survives a restart."""
     pid_file = state_dir / "store.pid"
     last = recorded(pid_file)
-    if not port and last and isinstance(last.get("port"), int) and (_alive(last["pid"]) or not _taken(last["port"])):
+    reusable = last is not None and isinstance(last.get("port"), int)
+    if not port and last and reusable and (still_running(last) is not None or not _taken(last["port"])):
         port = int(last["port"])
     port = port or free_port()
     argv = [sys.executable, "-m", "engine.embedded.mongo", "--port", str(port)]
@@ -45,10 +44,6 @@ def mongo_server(state_dir: Path, port: int | None = None, *, memory: bool = Fal
 def _taken(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _alive(pid: int) -> bool:
-    return psutil.pid_exists(pid)
 
 
 def mongo_url(port: int) -> str:
