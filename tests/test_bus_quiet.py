@@ -29,9 +29,13 @@ def _record(raiser: object, message: str = RETRYING) -> logging.LogRecord:
 
 @pytest.mark.timeout(5)
 def test_idle_fetch_timeout_is_demoted_to_debug() -> None:
+    logger = logging.getLogger("jetflow.bus.test")
+    logger.setLevel(logging.INFO)
     record = _record(_fetch_n)
     assert IdleFetchTimeout().filter(record) is False  # DEBUG is off for this logger
     assert record.levelno == logging.DEBUG
+    logger.setLevel(logging.DEBUG)
+    assert IdleFetchTimeout().filter(_record(_fetch_n)) is True  # still there for who asks for DEBUG
 
 
 @pytest.mark.timeout(5)

@@ -173,6 +173,8 @@ async def test_a_pause_that_lands_after_the_job_was_loaded_still_stops_the_fire(
             if (await request_json(client, "jetflow.ctl.schedule.status", b""))["jobs"] == 1:
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the scheduler never loaded the execution's job")
         await runtime.store.db["executions"].update_one({"_id": execution}, {"$set": {"paused": True}})
         await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 1.5)
         assert await due_events(client) == []

@@ -86,8 +86,8 @@ class Transitions:
     ) -> bool:
         """Move one execution to `target` if its current state may precede it; one store command.
 
-        `unless` adds conditions to the same compare-and-set (for example "not paused"); a move they
-        refuse is not an illegal transition, and costs one more command to tell the two apart.
+        `unless` adds conditions to the same compare-and-set (for example "not paused"). A move refused
+        then is the caller's to classify with `refused()`: it alone knows which condition said no.
         """
         collection = ExecutionRecord.get_pymongo_collection()
         legal = {"_id": execution, "state": {"$in": [str(s) for s in predecessors(target)]}}
@@ -96,11 +96,14 @@ class Transitions:
         )
         if result.modified_count == 1:
             return True
-        if unless and await collection.count_documents(legal, limit=1):
-            return False
+        if unless is None:
+            self.refused(execution, target)
+        return False
+
+    def refused(self, execution: str, target: ExecutionState) -> None:
+        """Count and log an illegal transition (not forward): never applied."""
         self._illegal.add(1, {"target": str(target)})
         log.info("ignored illegal transition of %s to %s (not in a preceding state)", execution, target)
-        return False
 
     async def finish(self, execution: str, target: ExecutionState, *, at: datetime, reason: str = "") -> bool:
         """Move an execution to an end state and release its claims, so its slots can be booked again."""

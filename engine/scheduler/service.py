@@ -167,6 +167,8 @@ class Scheduler:
             # needs its event; the deterministic id makes a second publish a no-op.
             if stored is None or stored.state != ExecutionState.DUE:
                 self._fired.pop(record.id, None)  # not fired (paused, cancelled): a refill may load it again
+                if stored is not None and not (stored.paused and stored.state in PENDING):
+                    self._transitions.refused(record.id, ExecutionState.DUE)
                 return
         self._lateness.record(verdict.lateness)
         self._outcomes.add(1, {"outcome": "due"})
@@ -194,19 +196,23 @@ class Scheduler:
     async def _hold(self, record: ExecutionRecord, resource: str, reason: str, *, now: datetime) -> None:
         self._fired.pop(record.id, None)
         self._held[record.id] = record.model_copy(update={"state": ExecutionState.HELD})
-        if record.state != ExecutionState.HELD and await self._transitions.move(
-            record.id, ExecutionState.HELD, at=now, reason=reason, unless=NOT_PAUSED
-        ):
-            self._outcomes.add(1, {"outcome": "held"})
-            held = ExecutionHeld(
-                id=f"{record.id}:held",
-                execution=record.id,
-                booking=record.booking,
-                at=now,
-                reason=reason,
-                resource=resource,
-            )
-            await self._publisher.publish(subjects.EXECUTION_HELD, held, causation=record.id)
+        if record.state == ExecutionState.HELD:
+            return
+        if not await self._transitions.move(record.id, ExecutionState.HELD, at=now, reason=reason, unless=NOT_PAUSED):
+            stored = await ExecutionRecord.get(record.id)
+            if stored is None or stored.paused or stored.state != ExecutionState.HELD:
+                self._held.pop(record.id, None)  # paused or moved on since it was loaded: not ours to hold
+            return
+        self._outcomes.add(1, {"outcome": "held"})
+        held = ExecutionHeld(
+            id=f"{record.id}:held",
+            execution=record.id,
+            booking=record.booking,
+            at=now,
+            reason=reason,
+            resource=resource,
+        )
+        await self._publisher.publish(subjects.EXECUTION_HELD, held, causation=record.id)
 
     async def release(self, resource: str) -> None:
         """The throttle released `resource`: fire what waited for it (if nothing else holds it back)."""
