@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.booking.records import BookingRecord
 from engine.errors import PermanentError
 from engine.executions.store import ExecutionRecord, Transitions
+from engine.paging import page
 from engine.scheduler.lease import LeaderLease
 from engine.scheduler.service import PENDING, Scheduler
 from engine.throttle.gate import CommandGate
@@ -122,25 +122,14 @@ async def install(runtime: Runtime) -> None:
         condition: dict[str, Any] = {"state": {"$in": PENDING}}
         if query.booking:
             condition["booking"] = query.booking
-        if query.cursor:
-            planned, _, after = query.cursor.partition("|")
-            try:
-                since = datetime.fromisoformat(planned)
-            except ValueError:
-                raise PermanentError(f"cursor {query.cursor!r} is not a `next` of this endpoint") from None
-            condition["$or"] = [{"planned_at": {"$gt": since}}, {"planned_at": since, "_id": {"$gt": after}}]
-        documents = (
-            await ExecutionRecord.get_pymongo_collection()
-            .find(condition)
-            .sort([("planned_at", 1), ("_id", 1)])
-            .limit(query.limit + 1)
-            .to_list()
+        documents, following = await page(
+            ExecutionRecord.get_pymongo_collection(),
+            condition,
+            cursor=query.cursor,
+            limit=query.limit,
+            by_time="planned_at",
         )
-        records = [ExecutionRecord.model_validate(document) for document in documents[: query.limit]]
-        following = None
-        if len(documents) > query.limit:
-            last = records[-1]
-            following = f"{last.planned_at.isoformat()}|{last.id}"
+        records = [ExecutionRecord.model_validate(document) for document in documents]
         return {"items": [record.public() for record in records], "next": following}
 
     async def status(_: Any) -> dict[str, Any]:
