@@ -45,7 +45,9 @@ async def dispatching(settings: Settings, kube: KubeHarness, nats_url: str, mong
         await engine.stop()
 
 
-async def due_execution(runtime: Runtime, execution: str, *, resources: list[str] | None = None) -> ExecutionDue:
+async def due_execution(
+    runtime: Runtime, execution: str, *, resources: list[str] | None = None, window: timedelta = timedelta(hours=1)
+) -> ExecutionDue:
     """What the scheduler leaves behind when an execution fires: a `due` record (catalog seeded)."""
     catalog = Catalog()
     for resource in RESOURCES.values():
@@ -58,7 +60,7 @@ async def due_execution(runtime: Runtime, execution: str, *, resources: list[str
         workflow=TWO_CLUSTERS.id,
         resources=resources or ["node-a", "edge-b"],  # no storage: credentials are tested on their own
         planned_at=now,
-        window_end=now + timedelta(hours=1),
+        window_end=now + window,
         state=ExecutionState.DUE,
         updated_at=now,
     )
@@ -201,6 +203,30 @@ async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
             await asyncio.sleep(0.05)
         assert kube.object("v1", "Namespace", None, namespace) is None
         assert kube.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
+    finally:
+        await engine.stop()
+
+
+async def test_a_waiting_execution_whose_window_ends_is_missed_at_once(
+    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 0.3, "dispatch_max_per_resource": 1})
+    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await engine.start()
+    try:
+        first = await due_execution(runtime, "bk-2-a")
+        short = await due_execution(runtime, "bk-2-b", window=timedelta(seconds=1.5))
+        await publish_due(client, first)
+        await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+        await publish_due(client, short)
+        [(_, missed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.missed", 1)
+        assert (missed["execution"], missed["reason"]) == (
+            "bk-2-b",
+            "its window ended while it waited for a dispatch slot",
+        )
+        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+        assert status["waiting"] == []
+        assert (await ExecutionRecord.get("bk-2-b")).state == ExecutionState.MISSED  # type: ignore[union-attr]
     finally:
         await engine.stop()
 

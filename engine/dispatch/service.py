@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 ACTIVE = [str(ExecutionState.DISPATCHED), str(ExecutionState.RUNNING)]
 #: Due executions considered per pass; the rest wait for the next one (bounded memory and queries).
 PASS_SIZE = 500
+WINDOW_ENDED = "its window ended while it waited for a dispatch slot"
 
 
 async def load_plan(catalog: Catalog, record: ExecutionRecord, config: DispatchConfig, *, now: datetime) -> Plan:
@@ -124,7 +125,7 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_refill)
 
     async def decide(self) -> limits.Decision[ExecutionRecord]:
-        """Read the queue and the slots in use from the store, and apply the limits (two queries)."""
+        """Read the queue and the slots in use from the store (two queries), drop the expired, apply the limits."""
         collection = ExecutionRecord.get_pymongo_collection()
         due_docs = (
             await collection.find({"state": str(ExecutionState.DUE)})
@@ -133,8 +134,14 @@ class Dispatcher:
             .to_list()
         )
         active = await collection.find({"state": {"$in": ACTIVE}}, {"resources": 1}).to_list()
+        queue = [ExecutionRecord.model_validate(doc) for doc in due_docs]
+        now = self._clock.now()
+        for record in queue:
+            # An execution whose window ended while it waited is missed now, not left listed as waiting.
+            if now >= record.window_end:
+                await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
         return limits.choose(
-            [ExecutionRecord.model_validate(doc) for doc in due_docs],
+            [record for record in queue if now < record.window_end],
             [doc.get("resources", []) for doc in active],
             self._gate,
             max_running=self._settings.dispatch_max_running,
@@ -158,8 +165,7 @@ class Dispatcher:
     async def dispatch(self, record: ExecutionRecord) -> None:
         now = self._clock.now()
         if now >= record.window_end:
-            reason = "its window ended while it waited for a dispatch slot"
-            await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, reason)
+            await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
             return
         try:
             plan = await self.plan(record)
