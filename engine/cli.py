@@ -105,29 +105,26 @@ def up(
 
         root = settings.state_dir.resolve()
         root.mkdir(parents=True, exist_ok=True)
-        folder_lock = hold_folder(root)  # held until this process exits
-        children: list[ChildServer] = []
-        try:
-            nats_url = settings.nats_url
-            if nats_url is None:
-                nats = servers.nats_server(root, nats_port)
-                await nats.start()
-                children.append(nats)
-                nats_url = servers.nats_url(nats.port)
-            mongo_url = settings.mongo_url
-            if mongo_url is None:
-                mongo = servers.mongo_server(root, mongo_port or None)
-                await mongo.start()
-                children.append(mongo)
-                mongo_url = servers.mongo_url(mongo.port)
-        except BaseException:
-            for child in reversed(children):
-                await child.stop()
-            raise
-        try:
+        with hold_folder(root):  # one `up` per state folder, until this process exits
+            children: list[ChildServer] = []
+            try:
+                nats_url = settings.nats_url
+                if nats_url is None:
+                    nats = servers.nats_server(root, nats_port)
+                    await nats.start()
+                    children.append(nats)
+                    nats_url = servers.nats_url(nats.port)
+                mongo_url = settings.mongo_url
+                if mongo_url is None:
+                    mongo = servers.mongo_server(root, mongo_port or None)
+                    await mongo.start()
+                    children.append(mongo)
+                    mongo_url = servers.mongo_url(mongo.port)
+            except BaseException:
+                for child in reversed(children):
+                    await child.stop()
+                raise
             await _serve(settings, nats_url, mongo_url, children)
-        finally:
-            folder_lock.close()
 
     _run(main)
 

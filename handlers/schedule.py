@@ -129,8 +129,8 @@ async def install(runtime: Runtime) -> None:
             limit=query.limit,
             by_time="planned_at",
         )
-        records = [ExecutionRecord.model_validate(document) for document in documents]
-        return {"items": [record.public() for record in records], "next": following}
+        items = [ExecutionRecord.model_validate(document).public() for document in documents]
+        return {"items": items, "next": following}
 
     async def status(_: Any) -> dict[str, Any]:
         return {"instance": runtime.instance, "pid": os.getpid(), **scheduler.status()}

@@ -35,6 +35,8 @@ class Decision[Q: Queued]:
     waiting: dict[str, str] = field(default_factory=dict)
     """Execution id → why it waits, for logs and `jetflow.ctl.dispatch.status`."""
     running: int = 0
+    expired: list[Q] = field(default_factory=list)
+    """Due executions whose window ended before they got a slot: to be recorded missed."""
 
 
 def choose[Q: Queued](

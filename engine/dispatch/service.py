@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from engine.dispatch import limits
@@ -125,7 +126,7 @@ class Dispatcher:
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_refill)
 
     async def decide(self) -> limits.Decision[ExecutionRecord]:
-        """Read the queue and the slots in use from the store (two queries), drop the expired, apply the limits."""
+        """Read the queue and the slots in use from the store (two queries) and apply the limits; no writes."""
         collection = ExecutionRecord.get_pymongo_collection()
         due_docs = (
             await collection.find({"state": str(ExecutionState.DUE)})
@@ -136,20 +137,20 @@ class Dispatcher:
         active = await collection.find({"state": {"$in": ACTIVE}}, {"resources": 1}).to_list()
         queue = [ExecutionRecord.model_validate(doc) for doc in due_docs]
         now = self._clock.now()
-        for record in queue:
-            # An execution whose window ended while it waited is missed now, not left listed as waiting.
-            if now >= record.window_end:
-                await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
-        return limits.choose(
+        decision = limits.choose(
             [record for record in queue if now < record.window_end],
             [doc.get("resources", []) for doc in active],
             self._gate,
             max_running=self._settings.dispatch_max_running,
             max_per_resource=self._settings.dispatch_max_per_resource,
         )
+        return replace(decision, expired=[record for record in queue if now >= record.window_end])
 
     async def run_pass(self) -> None:
         decision = await self.decide()
+        for record in decision.expired:
+            # Its window ended while it waited: missed now, not left listed as waiting.
+            await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
         for execution, reason in decision.waiting.items():
             if self.waiting.get(execution) != reason:
                 log.info("execution %s waits: %s", execution, reason)

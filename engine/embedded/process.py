@@ -80,7 +80,6 @@ class ChildServer:
         self.port = port
         self.log_path = log_path
         self.pid_file = pid_file
-        self.adopted = False
         self._process: asyncio.subprocess.Process | None = None
         self._adopted: psutil.Process | None = None
 
@@ -117,7 +116,7 @@ class ChildServer:
             log.warning(
                 "%s: adopting pid %d, left running on port %d by an earlier jetflow", self.name, process.pid, self.port
             )
-            self._adopted, self.adopted = process, True
+            self._adopted = process
             return True
         if process is not None:
             # Started from this folder, but differently (another port) or never ready: it holds the data.
@@ -134,6 +133,11 @@ class ChildServer:
             started = round(psutil.Process(self._process.pid).create_time(), 2)
             record = {"pid": self._process.pid, "started": started, "port": self.port, "argv": self.argv}
             _write_atomically(self.pid_file, json.dumps(record))
+
+    @property
+    def adopted(self) -> bool:
+        """Running a server an earlier `jetflow up` started (not our child)."""
+        return self._adopted is not None
 
     @property
     def pid(self) -> int | None:

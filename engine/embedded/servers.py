@@ -32,9 +32,8 @@ def mongo_server(state_dir: Path, port: int | None = None, *, memory: bool = Fal
     """With no port given, the one this state folder's store used last, so its URL survives a restart."""
     pid_file = state_dir / "store.pid"
     last = recorded(pid_file)
-    reusable = last is not None and isinstance(last.get("port"), int)
-    if not port and last and reusable and (still_running(last) is not None or not _taken(last["port"])):
-        port = int(last["port"])
+    if not port and last and isinstance(last.get("port"), int):
+        port = last["port"] if still_running(last) is not None or not _taken(last["port"]) else None
     port = port or free_port()
     argv = [sys.executable, "-m", "engine.embedded.mongo", "--port", str(port)]
     argv += ["--memory"] if memory else ["--path", str(state_dir / "store.sqlite3")]

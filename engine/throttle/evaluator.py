@@ -214,12 +214,11 @@ class Evaluator:
         node = msg.subject.rpartition(".")[2]
         if not isinstance(decoded, Rejection) and decoded.node != node:
             decoded = Rejection("permanent", f"sample for node '{decoded.node}' published on {msg.subject}")
-        if not isinstance(decoded, Rejection) and (ahead := (decoded.at - self._clock.now()).total_seconds()) > (
-            skew := self._settings.throttle_clock_skew
-        ):
-            decoded = Rejection(
-                "permanent", f"sample at {decoded.at.isoformat()} is {ahead:.0f}s in the future (tolerance {skew:g}s)"
-            )
+        if not isinstance(decoded, Rejection):
+            ahead, skew = (decoded.at - self._clock.now()).total_seconds(), self._settings.throttle_clock_skew
+            if ahead > skew:
+                reason = f"sample at {decoded.at.isoformat()} is {ahead:.0f}s in the future (tolerance {skew:g}s)"
+                decoded = Rejection("permanent", reason)
         if isinstance(decoded, Rejection):
             meta = msg.metadata
             origin = Origin(
