@@ -54,7 +54,11 @@ async def nats_url(tmp_path: Path) -> AsyncIterator[str]:
 
 @pytest.fixture
 def settings() -> Settings:
-    """Fast retries so redelivery tests finish in seconds; a fresh database per test."""
+    """Fast retries so redelivery tests finish in seconds; a fresh database per test.
+
+    The lease TTL is long enough that a busy CI machine (2 cores shared by pytest, nats-server and the
+    stand-ins) does not lose a lease mid-test: a 1 s TTL was lost there and a dispatch pass was cut short
+    and retried. Fail-over tests run replicas as processes with their own short TTL."""
     return Settings(
         mongo_db=f"t{uuid.uuid4().hex[:12]}",
         backoff=(0.1, 0.2),
@@ -62,7 +66,7 @@ def settings() -> Settings:
         ack_wait=5.0,
         handler_timeout=4.0,
         ctl_timeout=5.0,
-        lease_ttl=1.0,
+        lease_ttl=5.0,
         scheduler_refill=0.5,
         _env_file=None,
     )
