@@ -157,6 +157,31 @@ async def test_pause_holds_fire_until_resume(engine: Runtime, client: Client) ->
     assert sorted(event["execution"] for _, event in due) == sorted(reply["executions"])
 
 
+async def test_a_window_that_ends_while_paused_is_missed_and_frees_its_slot(engine: Runtime, client: Client) -> None:
+    await catalog(client)
+    await client.jetstream().publish("jetflow.resource.upsert", json.dumps({"id": "solo", "capacity": 1}).encode())
+    start = next_second(2)
+    booking = {**burst("short", start, 1, 2), "resources": ["solo"]}
+    for _ in range(100):  # the upsert is handled asynchronously
+        reply = await request_json(client, "jetflow.ctl.booking.request", booking)
+        if reply["status"] == "confirmed":
+            break
+        await asyncio.sleep(0.05)
+    [execution] = reply["executions"]
+    await request_json(client, "jetflow.ctl.schedule.pause", {"booking": "short"})
+    [(headers, missed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.missed", 1, timeout=10)
+    assert headers["Nats-Msg-Id"] == f"{execution}:missed"
+    assert (missed["execution"], missed["reason"]) == (execution, "its window ended while its booking was paused")
+    [item] = (await request_json(client, "jetflow.ctl.execution.list", {"booking": "short"}))["items"]
+    assert item["state"] == "missed"
+    assert await due_events(client) == []
+    # Its claim is released: the same slot can be booked by someone else.
+    again = await request_json(client, "jetflow.ctl.booking.request", {**booking, "id": "short-again"})
+    assert again["status"] == "confirmed", again
+    resumed = await request_json(client, "jetflow.ctl.schedule.resume", {"booking": "short"})
+    assert resumed["pending"] == 0
+
+
 async def test_a_pause_that_lands_after_the_job_was_loaded_still_stops_the_fire(
     settings: Settings, nats_url: str, mongo_url: str, client: Client
 ) -> None:

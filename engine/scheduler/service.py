@@ -4,7 +4,8 @@ Only executions planned within `horizon` seconds are loaded as jobs (memory stay
 many executions are booked); a refill every `refill` seconds, and a nudge on `jetflow.scheduler.refresh`
 (published when a booking is confirmed, cancelled, paused or resumed), keep the window current.
 APScheduler 3.11 (stable; 4.0 is still alpha) with its default in-memory job store: no job store
-is shared between processes, MongoDB is the only truth.
+is shared between processes, MongoDB is the only truth. Each refill also records `missed` the paused
+executions whose window has ended, so their resource claims do not outlive them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 PENDING = [str(ExecutionState.SCHEDULED), str(ExecutionState.HELD)]
 #: Extra condition of the firing compare-and-set: a paused execution is never fired.
 NOT_PAUSED = {"paused": {"$ne": True}}
+WINDOW_ENDED_PAUSED = "its window ended while its booking was paused"
+#: Paused executions expired per refill; the rest wait for the next one (bounded memory and queries).
+PASS_SIZE = 500
 
 
 class Scheduler:
@@ -145,7 +149,18 @@ class Scheduler:
             )
             added += 1
         await self._recheck_held()
+        await self._expire_paused()
         return added
+
+    async def _expire_paused(self) -> None:
+        """A paused execution whose window ended can never run: record it missed and free its claims,
+        instead of leaving it scheduled (and its slots booked) until someone resumes the booking."""
+        now = self._clock.now()
+        # window_end > planned_at, so the (state, planned_at) index bounds this to past, pending executions.
+        query = {"state": {"$in": PENDING}, "planned_at": {"$lt": now}, "paused": True, "window_end": {"$lte": now}}
+        documents = await ExecutionRecord.get_pymongo_collection().find(query).limit(PASS_SIZE).to_list()
+        for document in documents:
+            await self._miss(ExecutionRecord.model_validate(document), WINDOW_ENDED_PAUSED, now)
 
     async def _fire(self, record: ExecutionRecord) -> None:
         self._planned.discard(record.id)
