@@ -12,11 +12,11 @@ from engine.credentials.delivery import Delivery
 from engine.credentials.issuing import Issuing
 from engine.credentials.keys import PeerKey
 from engine.credentials.lease import CredentialLease
-from engine.credentials.peers import PeerClient, serve
 from engine.credentials.service import Credentials
 from engine.credentials.sweep import sweep_forever
 from engine.errors import PermanentError
 from engine.executions.store import Transitions
+from engine.peers import PeerClient, serve
 from schemas import subjects
 from schemas.credentials import CredentialRequest
 from schemas.execution import (

@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from engine.catalog.store import Catalog
 from engine.dispatch.janitor import Janitor
+from engine.dispatch.remote import NamespaceHost, RemoteNamespaces
 from engine.dispatch.report import Reporter
 from engine.dispatch.service import Dispatcher
 from engine.dispatch.watch import Watcher
 from engine.executions.store import Transitions
+from engine.peers import PeerClient, serve
 from engine.scheduler.lease import LeaderLease
 from schemas import subjects
 from schemas.execution import ExecutionCancelled, ExecutionDue
+from schemas.peer import PrepareNamespace, ReleaseNamespace
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -43,6 +46,19 @@ async def install(runtime: Runtime) -> None:
     settings = runtime.settings
     control = runtime.control
     kube = runtime.kube
+    nc = runtime.publisher.connection
+    # This peer's cluster hosts the remote steps of other peers' federated workflows (one replica answers).
+    host, queue = NamespaceHost(settings.peer_id, kube), f"jetflow-peer-{settings.peer_id}"
+    hosting = [
+        await serve(nc, subjects.peer(settings.peer_id, "namespace", "prepare"), queue, PrepareNamespace, host.prepare),
+        await serve(nc, subjects.peer(settings.peer_id, "namespace", "release"), queue, ReleaseNamespace, host.release),
+    ]
+
+    async def stop_hosting() -> None:
+        for subscription in hosting:
+            await subscription.unsubscribe()
+
+    runtime.stopping.append(stop_hosting)
     if kube is None:
         log.warning(
             "DISPATCH OFF: no Kubernetes configured (JETFLOW_KUBECONFIG, in-cluster, ~/.kube/config) and no "
@@ -65,6 +81,7 @@ async def install(runtime: Runtime) -> None:
     meter = runtime.telemetry.meter
     transitions = Transitions(meter.create_counter("jetflow.executions.illegal_transitions"))
     reporter = Reporter(transitions, runtime.publisher, runtime.clock)
+    remote = RemoteNamespaces(PeerClient(nc, settings.peer_timeout), settings.peer_id)
     dispatcher = Dispatcher(
         kube=kube,
         catalog=Catalog(),
@@ -74,10 +91,10 @@ async def install(runtime: Runtime) -> None:
         clock=runtime.clock,
         gate=runtime.gate,
         settings=settings,
+        remote=remote,
     )
     watcher = Watcher(kube, reporter, peer_id=settings.peer_id, timeout=settings.watch_timeout, ended=dispatcher.wake)
-    janitor = Janitor(kube, runtime.clock, peer_id=settings.peer_id, delay=settings.namespace_delete_delay)
-    nc = runtime.publisher.connection
+    janitor = Janitor(kube, runtime.clock, remote, peer_id=settings.peer_id, delay=settings.namespace_delete_delay)
     durable = runtime.consumers.durable
 
     @durable(runtime.router, name="dispatch-due", subject=subjects.EXECUTION_DUE, model=ExecutionDue)

@@ -49,6 +49,33 @@ class DeleteSecret(Message):
     name: KubeName = Field(description="Name of the Secret.")
 
 
+class PrepareNamespace(Message):
+    """To the owner of a remote compute resource (`jetflow.peer.<C>.namespace.prepare`): make the namespace.
+
+    Admiralty puts the delegate pods of a federated workflow's remote steps in a namespace of the same
+    name on C's cluster, running as the workflow's ServiceAccount; it creates neither. C creates the
+    namespace, that ServiceAccount, and the executor's Role and RoleBinding; a replay creates nothing.
+    `id` is `<execution>:namespace`.
+    """
+
+    execution: str = Field(description="The execution whose remote steps C runs.")
+    booking: str = Field(description="The execution's booking.")
+    namespace: KubeName = Field(description="The execution namespace (the same name on every cluster).")
+    requester: KubeName = Field(description="The peer that dispatches the workflow.")
+
+
+class ReleaseNamespace(Message):
+    """To that owner (`jetflow.peer.<C>.namespace.release`): the execution ended; delete its namespace.
+
+    `id` is `<execution>:namespace-release`. Deleting takes the delegate pods and any credential Secrets
+    with it; an absent namespace is already released.
+    """
+
+    execution: str = Field(description="The execution that ended.")
+    namespace: KubeName = Field(description="The execution namespace.")
+    requester: KubeName = Field(description="The peer that dispatched the workflow.")
+
+
 class PeerReply(Part):
     """Every peer answer: `ok` with what was asked for, or `error` with a code and a reason."""
 

@@ -22,7 +22,7 @@ from schemas.execution import (
     ExecutionTimedOut,
 )
 from schemas.metrics import MetricSample
-from schemas.peer import DeleteSecret, IssueCredential, StoreSecret
+from schemas.peer import DeleteSecret, IssueCredential, PrepareNamespace, ReleaseNamespace, StoreSecret
 from schemas.throttle import ThrottleCommand
 
 MODELS: dict[str, type[Message]] = {
@@ -51,6 +51,8 @@ MODELS: dict[str, type[Message]] = {
     "peer.credential.issue": IssueCredential,
     "peer.secret.store": StoreSecret,
     "peer.secret.delete": DeleteSecret,
+    "peer.namespace.prepare": PrepareNamespace,
+    "peer.namespace.release": ReleaseNamespace,
 }
 
 #: Inbound stream subjects with one fixed name; metric samples have one subject per node.

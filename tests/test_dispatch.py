@@ -13,16 +13,23 @@ import pytest
 
 from engine.app import Engine
 from engine.catalog.store import Catalog
+from engine.dispatch.remote import NamespaceHost
 from engine.executions.store import ExecutionRecord, insert_executions
 from engine.kube import names
+from engine.peers import serve
+from schemas import subjects
+from schemas.catalog import Resource, Workflow
 from schemas.execution import ExecutionDue, ExecutionState
+from schemas.peer import PrepareNamespace
 from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support import streams
+from tests.support.kube import hosting_peer
 from tests.support.plans import RESOURCES, TWO_CLUSTERS
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
+    from pathlib import Path
 
     from nats.aio.client import Client
 
@@ -31,6 +38,13 @@ if TYPE_CHECKING:
     from tests.support.kube import KubeHarness
 
 EXECUTIONS = "JETFLOW_EXECUTIONS"
+
+
+@pytest.fixture(autouse=True)
+async def peer_b(nats_url: str, tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[KubeHarness | None]:
+    """The peer owning `edge-b`, where the two-cluster workflow's middle step runs (None: a real cluster)."""
+    async with hosting_peer(nats_url, "peer-b", tmp_path) as harness:
+        yield harness
 
 
 @pytest.fixture
@@ -46,18 +60,23 @@ async def dispatching(settings: Settings, kube: KubeHarness, nats_url: str, mong
 
 
 async def due_execution(
-    runtime: Runtime, execution: str, *, resources: list[str] | None = None, window: timedelta = timedelta(hours=1)
+    runtime: Runtime,
+    execution: str,
+    *,
+    resources: list[str] | None = None,
+    window: timedelta = timedelta(hours=1),
+    workflow: Workflow = TWO_CLUSTERS,
 ) -> ExecutionDue:
     """What the scheduler leaves behind when an execution fires: a `due` record (catalog seeded)."""
     catalog = Catalog()
     for resource in RESOURCES.values():
         await catalog.upsert(resource, 1)
-    await catalog.upsert(TWO_CLUSTERS, 1)
+    await catalog.upsert(workflow, 1)
     now = runtime.clock.now()
     record = ExecutionRecord(
         id=execution,
         booking="bk-42",
-        workflow=TWO_CLUSTERS.id,
+        workflow=workflow.id,
         resources=resources or ["node-a", "edge-b"],  # no storage: credentials are tested on their own
         planned_at=now,
         window_end=now + window,
@@ -100,7 +119,7 @@ def expected_requests(namespace: str, *, replay: bool = False) -> list[tuple[str
 
 
 async def test_one_execution_exact_requests_and_three_replays_create_nothing(
-    dispatching: Runtime, kube: KubeHarness, client: Client
+    dispatching: Runtime, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
 ) -> None:
     execution = "bk-42-20261201t100000"
     namespace = names.namespace(execution)
@@ -117,6 +136,16 @@ async def test_one_execution_exact_requests_and_three_replays_create_nothing(
     if kube.emulator is None:
         return  # against a real cluster: the requests are not recorded
     assert kube.requests() == expected_requests(namespace)
+    here = kube.object("v1", "Namespace", None, namespace)
+    assert here is not None
+    assert here["metadata"]["annotations"]["jetflow.io/remote-peers"] == "peer-b"
+    if peer_b is not None:  # the middle step runs on peer-b's cluster: its namespace, identity and rights
+        assert peer_b.requests() == expected_requests(namespace)[:-1]
+        there = peer_b.object("v1", "Namespace", None, namespace)
+        assert there is not None
+        assert there["metadata"]["labels"]["jetflow.io/requested-by"] == "local"
+        assert there["metadata"]["labels"]["jetflow.io/peer"] == "peer-b"
+        assert peer_b.object("v1", "ServiceAccount", namespace, "jetflow-workflow") is not None
     workflow = kube.object("argoproj.io/v1alpha1", "Workflow", namespace, names.workflow(execution))
     assert workflow is not None
     assert workflow["metadata"]["annotations"][names.EXECUTION] == execution
@@ -128,10 +157,13 @@ async def test_one_execution_exact_requests_and_three_replays_create_nothing(
     await settled(client)
     await asyncio.sleep(0.5)  # a dispatch pass runs after every wake
     assert kube.requests() == expected_requests(namespace)
+    if peer_b is not None:
+        assert peer_b.requests() == expected_requests(namespace)[:-1]
 
     # Even when the store forgot the dispatch (a crash between the creates and the compare-and-set),
     # a replay re-creates nothing: every create answers 409 and the event is a duplicate.
     objects = len(kube.emulator.objects)
+    remote_objects = len(peer_b.emulator.objects) if peer_b is not None else 0  # type: ignore[union-attr]
     await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "due"}})
     for attempt in range(3):
         await publish_due(client, due, msg_id=f"{due.id}:again-{attempt}")
@@ -142,6 +174,10 @@ async def test_one_execution_exact_requests_and_three_replays_create_nothing(
         await asyncio.sleep(0.05)
     assert kube.requests() == expected_requests(namespace) + expected_requests(namespace, replay=True)
     assert len(kube.emulator.objects) == objects
+    if peer_b is not None:
+        replayed = expected_requests(namespace)[:-1] + expected_requests(namespace, replay=True)[:-1]
+        assert peer_b.requests() == replayed
+        assert len(peer_b.emulator.objects) == remote_objects  # type: ignore[union-attr]
     dispatched = await stream_messages(client, EXECUTIONS, "jetflow.execution.dispatched")
     assert len(dispatched) == 1
 
@@ -164,7 +200,7 @@ async def test_a_namespace_created_first_by_credentials_gets_dispatchs_labels(
 
 
 async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
-    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client, peer_b: KubeHarness | None
 ) -> None:
     if kube.emulator is None:
         pytest.skip("drives workflow phases by patching the emulator's objects")
@@ -203,6 +239,9 @@ async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
             await asyncio.sleep(0.05)
         assert kube.object("v1", "Namespace", None, namespace) is None
         assert kube.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
+        if peer_b is not None:  # released on the remote cluster first
+            assert peer_b.object("v1", "Namespace", None, namespace) is None
+            assert peer_b.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
     finally:
         await engine.stop()
 
@@ -229,6 +268,56 @@ async def test_a_waiting_execution_whose_window_ends_is_missed_at_once(
         assert (await ExecutionRecord.get("bk-2-b")).state == ExecutionState.MISSED  # type: ignore[union-attr]
     finally:
         await engine.stop()
+
+
+async def test_a_remote_peer_that_does_not_answer_holds_its_execution_not_the_others(
+    dispatching: Runtime, kube: KubeHarness, client: Client, nats_url: str, tmp_path: Path
+) -> None:
+    await Catalog().upsert(Resource(id="edge-z", peer="peer-z"), 1)
+    on_z = TWO_CLUSTERS.model_copy(
+        update={"id": "on-z", "steps": [step.model_copy(update={"resource": "edge-z"}) for step in TWO_CLUSTERS.steps]}
+    )
+    await publish_due(client, await due_execution(dispatching, "bk-z-1", workflow=on_z, resources=["edge-z"]))
+    await publish_due(client, await due_execution(dispatching, "bk-b-1"))
+    [(_, dispatched)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    assert dispatched["execution"] == "bk-b-1"  # the other execution was not held up
+    status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+    assert list(status["blocked"]) == ["bk-z-1"]
+    assert "peer peer-z: nobody answers on jetflow.peer.peer-z.namespace.prepare" in status["blocked"]["bk-z-1"]
+    assert (await ExecutionRecord.get("bk-z-1")).state == ExecutionState.DUE  # type: ignore[union-attr]
+    if kube.emulator is not None:  # our namespace exists (it lists peer-z), the Workflow does not
+        assert kube.object("v1", "Namespace", None, names.namespace("bk-z-1")) is not None
+        assert kube.object("argoproj.io/v1alpha1", "Workflow", names.namespace("bk-z-1"), "jf-bk-z-1") is None
+
+    async with hosting_peer(nats_url, "peer-z", tmp_path) as peer_z:  # the peer comes back
+        messages = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 2, timeout=10)
+        assert [body["execution"] for _, body in messages] == ["bk-b-1", "bk-z-1"]
+        if peer_z is not None:
+            assert peer_z.object("v1", "Namespace", None, names.namespace("bk-z-1")) is not None
+    status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+    assert status["blocked"] == {}
+
+
+async def test_a_remote_peer_without_a_cluster_fails_the_execution_with_its_reason(
+    dispatching: Runtime, client: Client, nats_url: str
+) -> None:
+    await Catalog().upsert(Resource(id="edge-n", peer="peer-n"), 1)
+    on_n = TWO_CLUSTERS.model_copy(
+        update={"id": "on-n", "steps": [step.model_copy(update={"resource": "edge-n"}) for step in TWO_CLUSTERS.steps]}
+    )
+    host, queue = NamespaceHost("peer-n", None), "jetflow-peer-peer-n"
+    subscription = await serve(
+        client, subjects.peer("peer-n", "namespace", "prepare"), queue, PrepareNamespace, host.prepare
+    )
+    try:
+        await publish_due(client, await due_execution(dispatching, "bk-n-1", workflow=on_n, resources=["edge-n"]))
+        [(_, failed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.failed", 1)
+    finally:
+        await subscription.unsubscribe()
+    assert failed["execution"] == "bk-n-1"
+    assert failed["reason"] == (
+        "peer peer-n could not prepare namespace jf-bk-n-1: this peer has no Kubernetes cluster configured"
+    )
 
 
 async def test_cancelled_execution_deletes_its_workflow(

@@ -20,11 +20,11 @@ from engine.booking.service import Emit
 from engine.credentials import lease as leases
 from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
-from engine.credentials.peers import PeerUnavailable
 from engine.errors import TemporaryError
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 from engine.kube import names
+from engine.peers import PeerUnavailable
 from engine.store import create_once
 from schemas import subjects
 from schemas.credentials import CredentialFailed, CredentialIssued, CredentialRequest, SecretRef
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from engine.catalog.store import Catalog
-    from engine.credentials.peers import PeerClient
     from engine.executions.store import Transitions
+    from engine.peers import PeerClient
     from engine.runtime import Clock
     from engine.settings import Settings
     from schemas.catalog import Resource

@@ -4,7 +4,8 @@ Derived from the cluster and the store, never from timers in memory: every pass 
 namespaces (this peer's), and deletes those whose execution ended (succeeded, failed, timed out,
 cancelled, missed) long enough ago. A restart therefore forgets nothing, and the delay keeps logs
 and pods around for inspection. Deleting the namespace takes the workflow, its pods and the
-credential Secrets with it.
+credential Secrets with it. A federated execution's namespace lists the peers holding a copy on
+their clusters; they are asked to delete theirs first, and ours stays until all have.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ from datetime import UTC
 from typing import TYPE_CHECKING
 
 from engine.dispatch.background import Background
+from engine.dispatch.remote import remote_peers
 from engine.dispatch.watch import selector
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 from engine.kube import kinds, names
 
 if TYPE_CHECKING:
+    from engine.dispatch.remote import RemoteNamespaces
     from engine.kube.client import Kube
     from engine.runtime import Clock
 
@@ -28,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 class Janitor:
-    def __init__(self, kube: Kube, clock: Clock, *, peer_id: str, delay: float) -> None:
+    def __init__(self, kube: Kube, clock: Clock, remote: RemoteNamespaces, *, peer_id: str, delay: float) -> None:
         self._kube = kube
+        self._remote = remote
         self._clock = clock
         self._selector = selector(peer_id)
         self._delay = delay
@@ -50,6 +54,9 @@ class Janitor:
                 continue
             ended = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
             if (now - ended).total_seconds() >= self._delay:
+                peers = remote_peers(item)
+                if peers and not await self._remote.release(record.id, meta["name"], peers):
+                    continue  # a remote copy is still there: ours keeps listing it until the next pass
                 if await self._kube.delete(api_version, kind, None, meta["name"]):
                     log.info("deleted namespace %s of finished execution %s", meta["name"], execution)
                     self.deleted += 1

@@ -16,10 +16,4 @@ if TYPE_CHECKING:
 
 
 def manifests(plan: Plan) -> list[dict[str, Any]]:
-    return [
-        access.namespace(plan),
-        access.service_account(plan),
-        access.role(plan),
-        access.role_binding(plan),
-        workflow.build(plan),
-    ]
+    return [*access.objects(plan.scope()), workflow.build(plan)]

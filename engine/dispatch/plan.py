@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.dispatch.access import ADMIRALTY_NAMESPACE_LABEL, REMOTE_PEERS, Scope
 from engine.kube import names
 
 if TYPE_CHECKING:
@@ -84,6 +85,21 @@ class Plan:
 
     def federated(self) -> bool:
         return any(self.remote_peer(step) for step in self.workflow.steps)
+
+    def remote_peers(self) -> list[str]:
+        """The peers whose clusters run some of the steps, sorted."""
+        return sorted({peer for step in self.workflow.steps if (peer := self.remote_peer(step))})
+
+    def scope(self) -> Scope:
+        """The execution's namespace on this cluster: Admiralty's label and the remote peers when federated."""
+        peers = self.remote_peers()
+        return Scope(
+            namespace=self.namespace,
+            labels=self.labels(),
+            annotations=self.annotations(),
+            namespace_labels={ADMIRALTY_NAMESPACE_LABEL: "enabled"} if peers else {},
+            namespace_annotations={REMOTE_PEERS: ",".join(peers)} if peers else {},
+        )
 
     def labels(self) -> dict[str, str]:
         """Labels on every object of the execution; the watcher selects workflows by `MANAGED_BY`."""

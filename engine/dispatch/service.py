@@ -9,7 +9,9 @@ arrived, an execution ended or was cancelled, a throttle command changed a limit
 Dispatching one execution: load its workflow and resources from the catalog, build the manifests
 (pure), create them in order (409 = an earlier attempt did it), then move `due → dispatched` by
 compare-and-set and publish `jetflow.execution.dispatched` (`<execution>:dispatched`). A crash at any
-point is repaired by the next pass: creates answer 409, the event id deduplicates.
+point is repaired by the next pass: creates answer 409, the event id deduplicates. A federated
+workflow's remote peers prepare the same namespace on their clusters before the Workflow exists
+(engine/dispatch/remote.py); while one does not answer, the execution waits and the others go on.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from engine.dispatch import limits
 from engine.dispatch.background import Background
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
+from engine.dispatch.remote import PeerNotReady
 from engine.errors import PermanentError, TemporaryError
 from engine.executions.store import ExecutionRecord
 from engine.kube import kinds
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
 
     from engine.bus.publisher import Publisher
     from engine.catalog.store import Catalog
+    from engine.dispatch.remote import RemoteNamespaces
     from engine.dispatch.report import Reporter
     from engine.executions.store import Transitions
     from engine.kube.client import Kube
@@ -83,6 +87,7 @@ class Dispatcher:
         clock: Clock,
         gate: ThrottleGate,
         settings: Settings,
+        remote: RemoteNamespaces,
     ) -> None:
         self._kube = kube
         self._catalog = catalog
@@ -95,7 +100,10 @@ class Dispatcher:
         self._config = DispatchConfig.from_settings(settings)
         self._wake = asyncio.Event()
         self._runner = Background("dispatcher", self._loop)
+        self._remote = remote
         self.waiting: dict[str, str] = {}
+        self.blocked: dict[str, str] = {}
+        """Executions this leader could not dispatch yet because a remote peer is not ready, with why."""
         self.dispatched = 0
 
     # --- the pass loop (leader only) -------------------------------------------------------------
@@ -155,6 +163,8 @@ class Dispatcher:
             if self.waiting.get(execution) != reason:
                 log.info("execution %s waits: %s", execution, reason)
         self.waiting = dict(decision.waiting)
+        queued = {record.id for record in decision.dispatch} | set(decision.waiting)
+        self.blocked = {execution: why for execution, why in self.blocked.items() if execution in queued}
         for record in decision.dispatch:
             await self.dispatch(record)
 
@@ -170,13 +180,21 @@ class Dispatcher:
             return
         try:
             plan = await self.plan(record)
-            for manifest in manifests(plan):
-                created = await self._kube.create(manifest)
-                if not created and manifest["kind"] == "Namespace":
-                    # The credentials feature may have created the namespace first, without the labels
-                    # only dispatch knows (Admiralty's multicluster-scheduler): make sure they are there.
-                    labels = manifest["metadata"].get("labels", {})
-                    await self._kube.patch("v1", "Namespace", None, plan.namespace, {"metadata": {"labels": labels}})
+            namespace, *others = manifests(plan)
+            if not await self._kube.create(namespace):
+                # The credentials feature may have created the namespace first, without what only
+                # dispatch knows (Admiralty's label, the remote peers): make sure they are there.
+                meta = namespace["metadata"]
+                patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
+                await self._kube.patch("v1", "Namespace", None, plan.namespace, patch)
+            await self._remote.prepare(plan)  # after our namespace, which lists the peers to release later
+            for manifest in others:
+                await self._kube.create(manifest)
+        except PeerNotReady as error:
+            if self.blocked.get(record.id) != str(error):
+                log.warning("execution %s waits: %s", record.id, error)
+            self.blocked[record.id] = str(error)
+            return
         except PermanentError as error:
             log.warning("execution %s cannot be dispatched: %s", record.id, error.reason)
             await self._reporter.report(record.id, record.booking, ExecutionState.FAILED, error.reason)
@@ -189,6 +207,7 @@ class Dispatcher:
             if stored is None or stored.state != ExecutionState.DISPATCHED:
                 return
         self.waiting.pop(record.id, None)
+        self.blocked.pop(record.id, None)
         self.dispatched += 1
         event = ExecutionDispatched(
             id=f"{record.id}:dispatched",
@@ -217,4 +236,4 @@ class Dispatcher:
         return deleted
 
     def status(self) -> dict[str, Any]:
-        return {"leader": self.active, "dispatched": self.dispatched}
+        return {"leader": self.active, "dispatched": self.dispatched, "blocked": self.blocked}

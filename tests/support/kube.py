@@ -11,6 +11,7 @@ two shapes address the cluster-scoped Namespace resource.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -146,4 +147,33 @@ async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
 @pytest.fixture
 async def kube(tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[KubeHarness]:
     async with cluster(tmp_path / "kubeconfig") as harness:
+        yield harness
+
+
+@asynccontextmanager
+async def hosting_peer(nats_url: str, peer_id: str, folder: Path) -> AsyncIterator[KubeHarness | None]:
+    """Another peer whose cluster runs the remote steps of federated workflows: what its jetflow answers
+    on `jetflow.peer.<peer_id>.namespace.prepare|release`, on its own kmock cluster (yielded). Against a
+    real cluster (which cannot play two) its objects go to a folder in `folder`, and None is yielded.
+    Needs the `_namespaces_are_objects` fixture."""
+    import nats
+
+    from engine.dispatch.remote import NamespaceHost
+    from engine.kube.folder import FolderKube
+    from engine.peers import serve
+    from schemas import subjects
+    from schemas.peer import PrepareNamespace, ReleaseNamespace
+
+    async with contextlib.AsyncExitStack() as stack:
+        harness = (
+            None
+            if servers.EXTERNAL_KUBECONFIG
+            else await stack.enter_async_context(cluster(folder / f"{peer_id}.kubeconfig"))
+        )
+        host = NamespaceHost(peer_id, harness.client if harness else FolderKube(folder / f"{peer_id}-manifests"))
+        nc = await nats.connect(nats_url)
+        stack.push_async_callback(nc.close)
+        queue = f"jetflow-peer-{peer_id}"
+        await serve(nc, subjects.peer(peer_id, "namespace", "prepare"), queue, PrepareNamespace, host.prepare)
+        await serve(nc, subjects.peer(peer_id, "namespace", "release"), queue, ReleaseNamespace, host.release)
         yield harness
