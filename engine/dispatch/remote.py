@@ -52,8 +52,12 @@ class RemoteNamespaces:
         self._peers = peers
         self._peer_id = peer_id
 
-    async def prepare(self, plan: Plan) -> None:
+    async def prepare(self, plan: Plan, down: dict[str, str]) -> None:
+        """Ask every remote peer of `plan`; `down` (one dispatch pass's memory: peer → why) spares the
+        other executions of a pass the wait for a peer that already did not answer."""
         for peer in plan.remote_peers():
+            if peer in down:
+                raise PeerNotReady(down[peer])
             message = PrepareNamespace(
                 id=f"{plan.execution}:namespace",
                 execution=plan.execution,
@@ -61,7 +65,11 @@ class RemoteNamespaces:
                 namespace=plan.namespace,
                 requester=self._peer_id,
             )
-            reply = await self._ask(peer, "prepare", message)
+            try:
+                reply = await self._ask(peer, "prepare", message)
+            except PeerNotReady as error:
+                down[peer] = str(error)
+                raise
             if reply.status == "error":
                 raise PermanentError(f"peer {peer} could not prepare namespace {plan.namespace}: {reply.reason}")
 

@@ -165,15 +165,16 @@ class Dispatcher:
         self.waiting = dict(decision.waiting)
         queued = {record.id for record in decision.dispatch} | set(decision.waiting)
         self.blocked = {execution: why for execution, why in self.blocked.items() if execution in queued}
+        down: dict[str, str] = {}  # remote peers that did not answer in this pass
         for record in decision.dispatch:
-            await self.dispatch(record)
+            await self.dispatch(record, down)
 
     # --- one execution --------------------------------------------------------------------------
 
     async def plan(self, record: ExecutionRecord) -> Plan:
         return await load_plan(self._catalog, record, self._config, now=self._clock.now())
 
-    async def dispatch(self, record: ExecutionRecord) -> None:
+    async def dispatch(self, record: ExecutionRecord, down: dict[str, str]) -> None:
         now = self._clock.now()
         if now >= record.window_end:
             await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
@@ -187,7 +188,7 @@ class Dispatcher:
                 meta = namespace["metadata"]
                 patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
                 await self._kube.patch("v1", "Namespace", None, plan.namespace, patch)
-            await self._remote.prepare(plan)  # after our namespace, which lists the peers to release later
+            await self._remote.prepare(plan, down)  # after our namespace, which lists the peers to release later
             for manifest in others:
                 await self._kube.create(manifest)
         except PeerNotReady as error:
