@@ -73,17 +73,22 @@ class RemoteNamespaces:
             if reply.status == "error":
                 raise PermanentError(f"peer {peer} could not prepare namespace {plan.namespace}: {reply.reason}")
 
-    async def release(self, execution: str, namespace: str, peers: list[str]) -> bool:
-        """Ask every peer to delete its copy of `namespace`; False when one did not (try again later)."""
+    async def release(self, execution: str, namespace: str, peers: list[str], down: dict[str, str]) -> bool:
+        """Ask every peer to delete its copy of `namespace`; False when one did not (try again later).
+        `down` is one janitor pass's memory of the peers that did not answer."""
         message = ReleaseNamespace(
             id=f"{execution}:namespace-release", execution=execution, namespace=namespace, requester=self._peer_id
         )
         released = True
         for peer in peers:
+            if peer in down:
+                released = False
+                continue
             try:
                 reply = await self._ask(peer, "release", message)
             except PeerNotReady as error:
                 log.warning("namespace %s kept for now: %s", namespace, error)
+                down[peer] = str(error)
                 released = False
                 continue
             if reply.status == "error":
