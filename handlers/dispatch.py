@@ -66,7 +66,7 @@ async def install(runtime: Runtime) -> None:
         )
 
         async def off(_: Any) -> dict[str, Any]:
-            return {"instance": runtime.instance, "enabled": False}
+            return {"instance": runtime.instance, "enabled": False, "blocked": {}}
 
         def nothing(_: CallbackOptions) -> list[Observation]:
             from opentelemetry.metrics import Observation
@@ -81,7 +81,8 @@ async def install(runtime: Runtime) -> None:
     meter = runtime.telemetry.meter
     transitions = Transitions(meter.create_counter("jetflow.executions.illegal_transitions"))
     reporter = Reporter(transitions, runtime.publisher, runtime.clock)
-    remote = RemoteNamespaces(PeerClient(nc, settings.peer_timeout), settings.peer_id)
+    peers = PeerClient(nc, settings.peer_timeout)
+    remote = RemoteNamespaces(peers, settings.peer_id, retry_after=2 * settings.dispatch_refill)
     dispatcher = Dispatcher(
         kube=kube,
         catalog=Catalog(),
@@ -153,7 +154,8 @@ async def install(runtime: Runtime) -> None:
     meter.create_observable_gauge(GAUGE, [observe], description=GAUGE_HELP)
 
     async def status(_: Any) -> dict[str, Any]:
-        decision = await dispatcher.decide()  # from the store: any replica answers the same
+        # From the store: any replica answers the same, but only the leader knows the blocked ones.
+        decision = await dispatcher.decide(exclude=frozenset(dispatcher.blocked))
         return {
             "instance": runtime.instance,
             "pid": os.getpid(),

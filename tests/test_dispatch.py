@@ -20,7 +20,7 @@ from engine.peers import serve
 from schemas import subjects
 from schemas.catalog import Resource, Workflow
 from schemas.execution import ExecutionDue, ExecutionState
-from schemas.peer import PrepareNamespace
+from schemas.peer import PrepareNamespace, ReleaseNamespace
 from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support import streams
 from tests.support.kube import hosting_peer
@@ -94,6 +94,12 @@ async def due_execution(
         planned_at=record.planned_at,
         window_end=record.window_end,
     )
+
+
+def on_peer(resource: str) -> Workflow:
+    """The two-cluster workflow with every step on `resource` (of another peer)."""
+    steps = [step.model_copy(update={"resource": resource}) for step in TWO_CLUSTERS.steps]
+    return TWO_CLUSTERS.model_copy(update={"id": f"on-{resource}", "steps": steps})
 
 
 async def publish_due(client: Client, due: ExecutionDue, msg_id: str | None = None) -> None:
@@ -274,9 +280,7 @@ async def test_a_remote_peer_that_does_not_answer_holds_its_execution_not_the_ot
     dispatching: Runtime, kube: KubeHarness, client: Client, nats_url: str, tmp_path: Path
 ) -> None:
     await Catalog().upsert(Resource(id="edge-z", peer="peer-z"), 1)
-    on_z = TWO_CLUSTERS.model_copy(
-        update={"id": "on-z", "steps": [step.model_copy(update={"resource": "edge-z"}) for step in TWO_CLUSTERS.steps]}
-    )
+    on_z = on_peer("edge-z")
     for execution in ("bk-z-1", "bk-z-2"):
         await publish_due(client, await due_execution(dispatching, execution, workflow=on_z, resources=["edge-z"]))
     await publish_due(client, await due_execution(dispatching, "bk-b-1"))
@@ -304,26 +308,68 @@ async def test_a_remote_peer_that_does_not_answer_holds_its_execution_not_the_ot
     assert status["blocked"] == {}
 
 
-async def test_a_remote_peer_without_a_cluster_fails_the_execution_with_its_reason(
-    dispatching: Runtime, client: Client, nats_url: str
+async def test_a_remote_peer_without_a_cluster_fails_the_execution_and_nothing_is_left(
+    dispatching: Runtime, kube: KubeHarness, client: Client
 ) -> None:
     await Catalog().upsert(Resource(id="edge-n", peer="peer-n"), 1)
-    on_n = TWO_CLUSTERS.model_copy(
-        update={"id": "on-n", "steps": [step.model_copy(update={"resource": "edge-n"}) for step in TWO_CLUSTERS.steps]}
-    )
+    on_n = on_peer("edge-n")
     host, queue = NamespaceHost("peer-n", None), "jetflow-peer-peer-n"
-    subscription = await serve(
-        client, subjects.peer("peer-n", "namespace", "prepare"), queue, PrepareNamespace, host.prepare
-    )
+    subscriptions = [
+        await serve(client, subjects.peer("peer-n", "namespace", "prepare"), queue, PrepareNamespace, host.prepare),
+        await serve(client, subjects.peer("peer-n", "namespace", "release"), queue, ReleaseNamespace, host.release),
+    ]
     try:
         await publish_due(client, await due_execution(dispatching, "bk-n-1", workflow=on_n, resources=["edge-n"]))
         [(_, failed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.failed", 1)
+        assert failed["execution"] == "bk-n-1"
+        assert failed["reason"] == (
+            "peer peer-n could not prepare namespace jf-bk-n-1: this peer has no Kubernetes cluster configured"
+        )
+        if kube.emulator is not None:  # the janitor deletes our namespace: peer-n holds nothing to release
+            for _ in range(100):
+                if kube.object("v1", "Namespace", None, "jf-bk-n-1") is None:
+                    break
+                await asyncio.sleep(0.05)
+            assert kube.object("v1", "Namespace", None, "jf-bk-n-1") is None
+            assert kube.object("argoproj.io/v1alpha1", "Workflow", "jf-bk-n-1", "jf-bk-n-1") is None
     finally:
-        await subscription.unsubscribe()
-    assert failed["execution"] == "bk-n-1"
-    assert failed["reason"] == (
-        "peer peer-n could not prepare namespace jf-bk-n-1: this peer has no Kubernetes cluster configured"
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
+
+
+async def test_a_silent_remote_peer_does_not_take_the_slot_of_other_executions(
+    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    # One slot overall; the oldest due execution needs peer-s, which receives requests and never answers.
+    tuned = kube.with_kube(settings).model_copy(
+        update={"dispatch_refill": 0.3, "dispatch_max_running": 1, "peer_timeout": 1.0}
     )
+    silent = await client.subscribe(subjects.peer("peer-s", "namespace", "prepare"))
+    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await engine.start()
+    try:
+        await Catalog().upsert(Resource(id="edge-s", peer="peer-s"), 1)
+        await publish_due(
+            client, await due_execution(runtime, "bk-s-1", workflow=on_peer("edge-s"), resources=["edge-s"])
+        )
+        status: dict[str, Any] = {}
+        for _ in range(100):
+            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+            if status["blocked"]:
+                break
+            await asyncio.sleep(0.1)
+        assert status["blocked"] == {
+            "bk-s-1": "peer peer-s: no answer on jetflow.peer.peer-s.namespace.prepare within 1s"
+        }
+        await publish_due(client, await due_execution(runtime, "bk-b-2"))
+        [(_, dispatched)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+        assert dispatched["execution"] == "bk-b-2"
+        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+        assert (status["running"], list(status["blocked"]), status["waiting"]) == (1, ["bk-s-1"], [])
+        assert (await ExecutionRecord.get("bk-s-1")).state == ExecutionState.DUE  # type: ignore[union-attr]
+    finally:
+        await engine.stop()
+        await silent.unsubscribe()
 
 
 async def test_cancelled_execution_deletes_its_workflow(

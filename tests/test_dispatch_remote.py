@@ -31,35 +31,41 @@ class Peers:
         return self.answer
 
 
-def remote(peers: Peers) -> RemoteNamespaces:
-    return RemoteNamespaces(cast("PeerClient", peers), "local")
+def remote(peers: Peers, retry_after: float = 60) -> RemoteNamespaces:
+    return RemoteNamespaces(cast("PeerClient", peers), "local", retry_after=retry_after)
 
 
-async def test_a_peer_that_did_not_answer_is_asked_once_per_pass() -> None:
-    peers, down = Peers(None), dict[str, str]()
+async def test_a_peer_that_did_not_answer_is_not_asked_again_for_a_while() -> None:
+    peers = Peers(None)
+    namespaces = remote(peers)
     for execution in ("bk-1", "bk-2", "bk-3"):
         with pytest.raises(PeerNotReady, match="peer peer-b: nobody answers"):
-            await remote(peers).prepare(two_cluster_plan(execution), down)
+            await namespaces.prepare(two_cluster_plan(execution))
+    assert not await namespaces.release("bk-0", "jf-bk-0", ["peer-b"])  # the janitor waits for it too
     assert peers.asked == ["jetflow.peer.peer-b.namespace.prepare"]
-    assert list(down) == ["peer-b"]
+    peers.answer = PeerReply(status="ok")
+    with pytest.raises(PeerNotReady):
+        await namespaces.prepare(two_cluster_plan("bk-4"))  # still within retry_after
+
+    soon = remote(peers := Peers(None), retry_after=0)
+    with pytest.raises(PeerNotReady):
+        await soon.prepare(two_cluster_plan("bk-1"))
+    peers.answer = PeerReply(status="ok")
+    await soon.prepare(two_cluster_plan("bk-1"))  # asked again once the wait is over: it answers
+    assert len(peers.asked) == 2
 
 
 async def test_a_refusal_is_permanent_and_unavailable_is_not() -> None:
     refused = Peers(PeerReply(status="error", code="no_cluster", reason="this peer has no Kubernetes cluster"))
     with pytest.raises(PermanentError, match="peer peer-b could not prepare namespace jf-bk-1: this peer has no"):
-        await remote(refused).prepare(two_cluster_plan("bk-1"), {})
+        await remote(refused).prepare(two_cluster_plan("bk-1"))
     busy = Peers(PeerReply(status="error", code="unavailable", reason="Kubernetes unreachable"))
     with pytest.raises(PeerNotReady, match="Kubernetes unreachable"):
-        await remote(busy).prepare(two_cluster_plan("bk-1"), {})
-    assert await remote(busy).release("bk-1", "jf-bk-1", ["peer-b"], {}) is False
-    assert await remote(Peers(PeerReply(status="ok"))).release("bk-1", "jf-bk-1", ["peer-b"], {}) is True
-
-
-async def test_a_release_keeps_the_namespace_while_a_peer_does_not_answer_and_asks_it_once_per_pass() -> None:
-    peers, down = Peers(None), dict[str, str]()
-    for execution in ("bk-1", "bk-2"):
-        assert await remote(peers).release(execution, f"jf-{execution}", ["peer-b"], down) is False
-    assert peers.asked == ["jetflow.peer.peer-b.namespace.release"]
+        await remote(busy).prepare(two_cluster_plan("bk-1"))
+    assert await remote(busy).release("bk-1", "jf-bk-1", ["peer-b"]) is False
+    assert await remote(Peers(PeerReply(status="ok"))).release("bk-1", "jf-bk-1", ["peer-b"]) is True
+    # A refusal to release: nothing of ours is there, so ours may go.
+    assert await remote(refused).release("bk-1", "jf-bk-1", ["peer-b"]) is True
 
 
 def test_the_namespace_lists_its_remote_peers() -> None:
@@ -89,3 +95,18 @@ async def test_the_host_releases_only_what_it_prepared_for_the_asker(kube: KubeH
     gone = await kube.client.get("v1", "Namespace", None, namespace)
     assert gone is None or gone["metadata"].get("deletionTimestamp")
     assert (await host.release(release)).status == "ok"  # released already: nothing to do
+
+
+@pytest.mark.usefixtures("_namespaces_are_objects")
+async def test_the_host_refuses_a_namespace_that_is_not_the_executions_or_is_anothers(kube: KubeHarness) -> None:
+    host = NamespaceHost("peer-b", kube.client)
+    wrong = PrepareNamespace(id="bk-8:namespace", execution="bk-8", booking="bk", namespace="default", requester="a")
+    assert (await host.prepare(wrong)).code == "bad_namespace"
+    assert await kube.client.get("v1", "ServiceAccount", "default", "jetflow-workflow") is None
+    mine = wrong.model_copy(update={"namespace": "jf-bk-8"})
+    assert (await host.prepare(mine)).status == "ok"
+    theirs = await host.prepare(mine.model_copy(update={"requester": "x"}))
+    assert (theirs.status, theirs.code) == ("error", "not_yours")
+    stored = await kube.client.get("v1", "Namespace", None, "jf-bk-8")
+    assert stored is not None
+    assert stored["metadata"]["labels"]["jetflow.io/requested-by"] == "a"

@@ -46,7 +46,6 @@ class Janitor:
         items, _ = await self._kube.list(api_version, kind, label_selector=self._selector)
         now = self._clock.now()
         gone: list[str] = []
-        down: dict[str, str] = {}  # remote peers that did not answer in this pass
         for item in items:
             meta = item.get("metadata") or {}
             execution = (meta.get("annotations") or {}).get(names.EXECUTION)
@@ -56,7 +55,7 @@ class Janitor:
             ended = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
             if (now - ended).total_seconds() >= self._delay:
                 peers = remote_peers(item)
-                if peers and not await self._remote.release(record.id, meta["name"], peers, down):
+                if peers and not await self._remote.release(record.id, meta["name"], peers):
                     continue  # a remote copy is still there: ours keeps listing it until the next pass
                 if await self._kube.delete(api_version, kind, None, meta["name"]):
                     log.info("deleted namespace %s of finished execution %s", meta["name"], execution)

@@ -10,13 +10,16 @@ theirs before it deletes its own namespace, which lists them (`jetflow.io/remote
 does not answer keeps both for the next pass, so nothing is left behind on any cluster.
 
 A peer that does not answer (or whose cluster is unreachable) is temporary: the execution stays due
-and waits, visibly, until the next pass or the end of its window. A peer that refuses (it has no
-cluster, the request is malformed) fails the execution with its reason.
+and waits, visibly, with only the slots the others leave (engine/dispatch/service.py), until the peer
+answers or its window ends. A peer that refuses (it has no cluster, the namespace is not the
+execution's or was made for another peer) fails the execution with its reason; refusing a release
+means it holds nothing of ours.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from engine.dispatch import access
@@ -46,18 +49,22 @@ class PeerNotReady(Exception):
 
 
 class RemoteNamespaces:
-    """The dispatching peer's side: ask remote peers to prepare, and later release, their namespace."""
+    """The dispatching peer's side: ask remote peers to prepare, and later release, their namespace.
 
-    def __init__(self, peers: PeerClient, peer_id: str) -> None:
+    A peer that did not answer is not asked again for a while (`retry_after`, or four times as long as
+    the failed ask took, whichever is longer): each ask of a silent peer costs the whole peer timeout,
+    and the dispatcher and the janitor would otherwise pay it for every execution of every pass.
+    """
+
+    def __init__(self, peers: PeerClient, peer_id: str, *, retry_after: float) -> None:
         self._peers = peers
         self._peer_id = peer_id
+        self._retry_after = retry_after
+        self._down: dict[str, tuple[str, float]] = {}
+        """Peer → (why it is not ready, monotonic time before which it is not asked again)."""
 
-    async def prepare(self, plan: Plan, down: dict[str, str]) -> None:
-        """Ask every remote peer of `plan`; `down` (one dispatch pass's memory: peer → why) spares the
-        other executions of a pass the wait for a peer that already did not answer."""
+    async def prepare(self, plan: Plan) -> None:
         for peer in plan.remote_peers():
-            if peer in down:
-                raise PeerNotReady(down[peer])
             message = PrepareNamespace(
                 id=f"{plan.execution}:namespace",
                 execution=plan.execution,
@@ -65,45 +72,52 @@ class RemoteNamespaces:
                 namespace=plan.namespace,
                 requester=self._peer_id,
             )
-            try:
-                reply = await self._ask(peer, "prepare", message)
-            except PeerNotReady as error:
-                down[peer] = str(error)
-                raise
+            reply = await self._ask(peer, "prepare", message)
             if reply.status == "error":
                 raise PermanentError(f"peer {peer} could not prepare namespace {plan.namespace}: {reply.reason}")
 
-    async def release(self, execution: str, namespace: str, peers: list[str], down: dict[str, str]) -> bool:
-        """Ask every peer to delete its copy of `namespace`; False when one did not (try again later).
-        `down` is one janitor pass's memory of the peers that did not answer."""
+    async def release(self, execution: str, namespace: str, peers: list[str]) -> bool:
+        """Ask every peer to delete its copy of `namespace`; False while one has not answered (ask later).
+
+        A refusal counts as released: a peer without a cluster, or that did not prepare the namespace
+        for us, holds nothing of ours to delete.
+        """
         message = ReleaseNamespace(
             id=f"{execution}:namespace-release", execution=execution, namespace=namespace, requester=self._peer_id
         )
         released = True
         for peer in peers:
-            if peer in down:
-                released = False
-                continue
             try:
                 reply = await self._ask(peer, "release", message)
             except PeerNotReady as error:
-                log.warning("namespace %s kept for now: %s", namespace, error)
-                down[peer] = str(error)
+                log.info("namespace %s kept for now: %s", namespace, error)
                 released = False
                 continue
             if reply.status == "error":
-                log.warning("namespace %s kept for now: peer %s: %s", namespace, peer, reply.reason)
-                released = False
+                log.warning(
+                    "namespace %s: peer %s refused to release it (%s); nothing kept there",
+                    namespace,
+                    peer,
+                    reply.reason,
+                )
         return released
 
     async def _ask(self, peer: str, verb: str, message: PrepareNamespace | ReleaseNamespace) -> PeerReply:
+        known = self._down.get(peer)
+        if known is not None and time.monotonic() < known[1]:
+            raise PeerNotReady(known[0])
         subject = subjects.peer(peer, "namespace", verb)
+        started = time.monotonic()
         try:
             reply = await self._peers.ask(subject, message)
-        except PeerUnavailable as error:
-            raise PeerNotReady(f"peer {peer}: {error}") from None
-        if reply.status == "error" and reply.code == UNAVAILABLE:
-            raise PeerNotReady(f"peer {peer}: {reply.reason}")
+            if reply.status == "error" and reply.code == UNAVAILABLE:
+                raise PeerNotReady(f"peer {peer}: {reply.reason}")
+        except (PeerUnavailable, PeerNotReady) as error:
+            reason = str(error) if isinstance(error, PeerNotReady) else f"peer {peer}: {error}"
+            elapsed = time.monotonic() - started
+            self._down[peer] = (reason, time.monotonic() + max(self._retry_after, 4 * elapsed))
+            raise PeerNotReady(reason) from None
+        self._down.pop(peer, None)
         return reply
 
 
@@ -138,14 +152,26 @@ class NamespaceHost:
     async def prepare(self, message: PrepareNamespace) -> PeerReply:
         if self._kube is None:
             return NO_CLUSTER
+        if message.namespace != names.namespace(message.execution):
+            reason = f"namespace {message.namespace} is not execution {message.execution}'s"
+            return PeerReply(status="error", code="bad_namespace", reason=reason)
         namespace, *others = access.objects(self.scope(message))
         try:
             created = await self._kube.create(namespace)
             if not created:
                 # The credential Secrets may have come first and made it without these; the requester's
-                # label is what lets it release the namespace later.
-                labels = namespace["metadata"]["labels"]
-                patch = {"metadata": {"labels": {key: labels[key] for key in (REQUESTED_BY, names.BOOKING)}}}
+                # label is what lets it release the namespace later. Never another requester's.
+                found = await self._kube.get(*NAMESPACE, None, message.namespace)
+                labels = ((found or {}).get("metadata") or {}).get("labels") or {}
+                holder = labels.get(REQUESTED_BY)
+                if labels.get(names.MANAGED_BY) != names.MANAGER or holder not in (
+                    None,
+                    names.label(message.requester),
+                ):
+                    reason = f"namespace {message.namespace} exists and was not made for peer {message.requester}"
+                    return PeerReply(status="error", code="not_yours", reason=reason)
+                wanted = namespace["metadata"]["labels"]
+                patch = {"metadata": {"labels": {key: wanted[key] for key in (REQUESTED_BY, names.BOOKING)}}}
                 await self._kube.patch(*NAMESPACE, None, message.namespace, patch)
             for manifest in others:
                 created = await self._kube.create(manifest) or created  # 409: a replay, already there

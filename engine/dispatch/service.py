@@ -28,6 +28,7 @@ from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
 from engine.dispatch.remote import PeerNotReady
 from engine.errors import PermanentError, TemporaryError
+from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 from engine.kube import kinds
 from schemas import subjects
@@ -120,6 +121,7 @@ class Dispatcher:
 
     async def stop(self) -> None:
         await self._runner.stop()
+        self.waiting, self.blocked = {}, {}  # a deposed replica reports nothing stale
 
     async def _loop(self) -> None:
         while True:
@@ -133,17 +135,21 @@ class Dispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_refill)
 
-    async def decide(self) -> limits.Decision[ExecutionRecord]:
-        """Read the queue and the slots in use from the store (two queries) and apply the limits; no writes."""
+    async def decide(
+        self, *, exclude: frozenset[str] = frozenset(), only: frozenset[str] | None = None
+    ) -> limits.Decision[ExecutionRecord]:
+        """Read the queue and the slots in use from the store (two queries) and apply the limits; no writes.
+
+        `exclude` leaves executions out of the queue, `only` keeps just those (the blocked ones, which
+        are given the slots left once the others had theirs).
+        """
         collection = ExecutionRecord.get_pymongo_collection()
-        due_docs = (
-            await collection.find({"state": str(ExecutionState.DUE)})
-            .sort([("planned_at", 1), ("_id", 1)])
-            .limit(PASS_SIZE)
-            .to_list()
-        )
+        query: dict[str, Any] = {"state": str(ExecutionState.DUE)}
+        if only is not None:
+            query["_id"] = {"$in": sorted(only)}
+        due_docs = await collection.find(query).sort([("planned_at", 1), ("_id", 1)]).limit(PASS_SIZE).to_list()
         active = await collection.find({"state": {"$in": ACTIVE}}, {"resources": 1}).to_list()
-        queue = [ExecutionRecord.model_validate(doc) for doc in due_docs]
+        queue = [record for doc in due_docs if (record := ExecutionRecord.model_validate(doc)).id not in exclude]
         now = self._clock.now()
         decision = limits.choose(
             [record for record in queue if now < record.window_end],
@@ -155,28 +161,36 @@ class Dispatcher:
         return replace(decision, expired=[record for record in queue if now >= record.window_end])
 
     async def run_pass(self) -> None:
-        decision = await self.decide()
-        for record in decision.expired:
-            # Its window ended while it waited: missed now, not left listed as waiting.
-            await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
+        """Dispatch what the limits allow; executions blocked by a remote peer get only the slots left."""
+        decision = await self.decide(exclude=frozenset(self.blocked))
         for execution, reason in decision.waiting.items():
             if self.waiting.get(execution) != reason:
                 log.info("execution %s waits: %s", execution, reason)
         self.waiting = dict(decision.waiting)
-        queued = {record.id for record in decision.dispatch} | set(decision.waiting)
-        self.blocked = {execution: why for execution, why in self.blocked.items() if execution in queued}
-        down: dict[str, str] = {}  # remote peers that did not answer in this pass
+        await self._apply(decision)
+        if self.blocked:
+            retry = await self.decide(only=frozenset(self.blocked))
+            still_due = {record.id for record in retry.dispatch} | set(retry.waiting)
+            self.blocked = {execution: why for execution, why in self.blocked.items() if execution in still_due}
+            await self._apply(retry)
+
+    async def _apply(self, decision: limits.Decision[ExecutionRecord]) -> None:
+        for record in decision.expired:
+            # Its window ended while it waited: missed now, not left listed as waiting.
+            self.blocked.pop(record.id, None)
+            await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
         for record in decision.dispatch:
-            await self.dispatch(record, down)
+            await self.dispatch(record)
 
     # --- one execution --------------------------------------------------------------------------
 
     async def plan(self, record: ExecutionRecord) -> Plan:
         return await load_plan(self._catalog, record, self._config, now=self._clock.now())
 
-    async def dispatch(self, record: ExecutionRecord, down: dict[str, str]) -> None:
+    async def dispatch(self, record: ExecutionRecord) -> None:
         now = self._clock.now()
         if now >= record.window_end:
+            self.blocked.pop(record.id, None)
             await self._reporter.report(record.id, record.booking, ExecutionState.MISSED, WINDOW_ENDED)
             return
         try:
@@ -188,7 +202,7 @@ class Dispatcher:
                 meta = namespace["metadata"]
                 patch = {"metadata": {"labels": meta["labels"], "annotations": meta["annotations"]}}
                 await self._kube.patch("v1", "Namespace", None, plan.namespace, patch)
-            await self._remote.prepare(plan, down)  # after our namespace, which lists the peers to release later
+            await self._remote.prepare(plan)  # after our namespace, which lists the peers to release later
             for manifest in others:
                 await self._kube.create(manifest)
         except PeerNotReady as error:
@@ -197,15 +211,22 @@ class Dispatcher:
             self.blocked[record.id] = str(error)
             return
         except PermanentError as error:
+            self.blocked.pop(record.id, None)
             log.warning("execution %s cannot be dispatched: %s", record.id, error.reason)
             await self._reporter.report(record.id, record.booking, ExecutionState.FAILED, error.reason)
             return
         moved = await self._transitions.move(record.id, ExecutionState.DISPATCHED, at=now)
         if not moved:
             stored = await ExecutionRecord.get(record.id)
-            # Idempotency guard: dispatched earlier but the event may be lost; otherwise it moved on
-            # (cancelled meanwhile): the cancel handler removes the workflow.
+            # Idempotency guard: dispatched earlier but the event may be lost; otherwise it moved on.
             if stored is None or stored.state != ExecutionState.DISPATCHED:
+                self.blocked.pop(record.id, None)
+                if stored is not None and stored.state in FINAL:
+                    # Cancelled while its objects were being created: the cancel handler found no
+                    # Workflow to delete yet, so the one just created is removed here.
+                    await self._kube.delete(
+                        kinds.WORKFLOW.api_version, kinds.WORKFLOW.kind, plan.namespace, plan.workflow_name
+                    )
                 return
         self.waiting.pop(record.id, None)
         self.blocked.pop(record.id, None)
