@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -63,8 +64,16 @@ async def install(runtime: Runtime) -> None:
     meter.create_observable_gauge("jetflow.scheduler.executions", [observe], description="Timer jobs, held, leader.")
     nc = runtime.publisher.connection
 
-    async def nudge(_: Msg) -> None:
-        scheduler.nudge()
+    async def nudge(msg: Msg) -> None:
+        # A booking's outcome names it; REFRESH carries the booking id; anything else reloads everything.
+        booking: str | None = None
+        if msg.subject == REFRESH:
+            booking = msg.data.decode(errors="replace").strip() or None
+        else:
+            with contextlib.suppress(ValueError, AttributeError):
+                found = json.loads(msg.data).get("booking")
+                booking = found if isinstance(found, str) and found else None
+        scheduler.nudge(booking)
 
     subscriptions = [
         await nc.subscribe(subject, cb=nudge)
@@ -103,7 +112,7 @@ async def install(runtime: Runtime) -> None:
         result = await ExecutionRecord.get_pymongo_collection().update_many(
             {"booking": query.booking, "state": {"$in": PENDING}}, {"$set": {"paused": paused}}
         )
-        await nc.publish(REFRESH, b"")
+        await nc.publish(REFRESH, query.booking.encode())
         # `executions`: how many this request changed; `pending`: how many the booking still has to fire.
         return {
             "booking": query.booking,

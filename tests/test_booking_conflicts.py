@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -131,15 +130,14 @@ def test_refuses_negative_capacity_and_empty_claims() -> None:
         find_conflict([claim("a", at(10), at(10))], [new(at(10), at(11))], 1)
 
 
-def test_busy_calendar_is_checked_in_well_under_a_second() -> None:
+def test_busy_calendar_finds_the_gaps_and_the_one_clash_at_its_end() -> None:
+    # Its speed is measured by bench/bench_conflicts.py, not here (timed tests flake on a busy machine).
     existing = [claim(f"b{i}", at(0, 2 * i), at(0, 2 * i + 1)) for i in range(100_000)]
     fitting = [new(at(0, 2 * i + 1), at(0, 2 * i + 2)) for i in range(0, 100_000, 607)]
     assert len(fitting) == 165
-    began = time.perf_counter()
     assert find_conflict(existing, fitting, 1) is None
     clashing = [*fitting[:-1], new(at(0, 2 * 99_999), at(0, 2 * 99_999 + 1))]
     assert find_conflict(existing, clashing, 1) == Conflict(at(0, 199_998), at(0, 199_999), "b99999")
-    assert time.perf_counter() - began < 1.0
 
 
 # Brute-force reference: load is constant between endpoints, so checking every endpoint is enough.

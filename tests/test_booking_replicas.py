@@ -143,9 +143,9 @@ async def test_sigkill_mid_burst_then_restart_gives_one_outcome_each(
         await asyncio.sleep(0.05)
     engine.kill()
     decided_before_kill = len(await outcomes(client, 0, 0))
-    restarted = EngineProcess(
-        nats_url, mongo_url, database, tmp_path / "engine-2.log", ack_wait="3", handler_timeout="2.5"
-    )
+    # The same store-sized timeouts as the first engine: with a 2.5 s handler timeout the stand-in store,
+    # busy with 3,000 executions, made some requests time out five times and dead-letter them.
+    restarted = EngineProcess(nats_url, mongo_url, database, tmp_path / "engine-2.log", **slow_store)
     restarted.start()
     try:
         await wait_for_instances(client, 1)

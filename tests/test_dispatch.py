@@ -20,7 +20,7 @@ from engine.peers import serve
 from schemas import subjects
 from schemas.catalog import Resource, Workflow
 from schemas.execution import ExecutionDue, ExecutionState
-from schemas.peer import PrepareNamespace, ReleaseNamespace
+from schemas.peer import PeerReply, PrepareNamespace, ReleaseNamespace
 from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support import streams
 from tests.support.kube import hosting_peer
@@ -370,6 +370,38 @@ async def test_a_silent_remote_peer_does_not_take_the_slot_of_other_executions(
     finally:
         await engine.stop()
         await silent.unsubscribe()
+
+
+async def test_an_execution_cancelled_while_its_peer_prepares_leaves_no_workflow(
+    dispatching: Runtime, kube: KubeHarness, client: Client
+) -> None:
+    if kube.emulator is None:
+        pytest.skip("reads the emulator's objects")
+    await Catalog().upsert(Resource(id="edge-c", peer="peer-c"), 1)
+    execution = "bk-c-1"
+
+    async def prepare_while_it_is_cancelled(message: PrepareNamespace) -> PeerReply:
+        # The cancel lands while the peer works: the store says cancelled, the cancel handler finds no Workflow.
+        await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "cancelled"}})
+        return PeerReply(status="ok", created=True)
+
+    queue = "jetflow-peer-peer-c"
+    subscription = await serve(
+        client, subjects.peer("peer-c", "namespace", "prepare"), queue, PrepareNamespace, prepare_while_it_is_cancelled
+    )
+    try:
+        await publish_due(client, await due_execution(dispatching, execution, workflow=on_peer("edge-c")))
+        for _ in range(100):
+            if ("DELETE", f"/apis/argoproj.io/v1alpha1/namespaces/jf-{execution}/workflows/jf-{execution}") in (
+                kube.requests()
+            ):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await subscription.unsubscribe()
+    workflow = kube.object("argoproj.io/v1alpha1", "Workflow", f"jf-{execution}", f"jf-{execution}")
+    assert workflow is None or workflow["metadata"].get("deletionTimestamp")
+    assert await stream_messages(client, EXECUTIONS, "jetflow.execution.dispatched") == []
 
 
 async def test_cancelled_execution_deletes_its_workflow(

@@ -2,9 +2,11 @@
 
 Only executions planned within `horizon` seconds are loaded as jobs (memory stays bounded however
 many executions are booked); a refill every `refill` seconds, and a nudge on `jetflow.scheduler.refresh`
-(published when a booking is confirmed, cancelled, paused or resumed), keep the window current.
+(published when a booking is confirmed, cancelled, paused or resumed), keep the window current. A
+nudge names its booking and reloads only that booking's executions, so a burst of N bookings costs
+N small reads, not N reads of the whole horizon.
 APScheduler 3.11 (stable; 4.0 is still alpha) with its default in-memory job store: no job store
-is shared between processes, MongoDB is the only truth. Each refill also records `missed` the paused
+is shared between processes, MongoDB is the only truth. Each periodic refill also records `missed` the paused
 executions whose window has ended, so their resource claims do not outlive them.
 """
 
@@ -69,7 +71,11 @@ class Scheduler:
         self._lateness = lateness
         self._outcomes = outcomes
         self._aps: AsyncIOScheduler | None = None
-        self._planned: set[str] = set()
+        self._planned: dict[str, str] = {}
+        """Execution → booking of every timer job loaded."""
+        self._changed: set[str] = set()
+        """Bookings nudged since the last refill: only their executions are read again."""
+        self._full = False
         self._fired: dict[str, datetime] = {}
         """Executions fired in this leadership, so a refill that read them just before cannot re-add them."""
         self._held: dict[str, ExecutionRecord] = {}
@@ -104,35 +110,57 @@ class Scheduler:
         self._planned.clear()
         self._fired.clear()
         self._held.clear()
+        self._changed.clear()
 
-    def nudge(self) -> None:
-        """Something changed in the store (a booking confirmed, cancelled, paused…): refill soon."""
+    def nudge(self, booking: str | None = None) -> None:
+        """The executions of `booking` changed in the store (confirmed, cancelled, paused…): reload just
+        those soon; with no booking, reload the whole horizon."""
+        if booking is None:
+            self._full = True
+        else:
+            self._changed.add(booking)
         self._refill_now.set()
 
     async def _refill_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._refill_now.wait(), self._refill_every)
-            self._refill_now.clear()
+            periodic = False
             try:
-                await self.refill()
+                await asyncio.wait_for(self._refill_now.wait(), self._refill_every)
+            except TimeoutError:
+                periodic = True
+            self._refill_now.clear()
+            full, self._full = periodic or self._full, False
+            changed, self._changed = self._changed, set()
+            try:
+                await self.refill(None if full else changed)
             except Exception:
+                self._full = True  # what was asked for is not lost: the next pass reads everything
                 log.exception("scheduler refill failed; retrying in %ss", self._refill_every)
 
-    async def refill(self) -> int:
-        """Add a job for every pending execution planned within the horizon; drop jobs gone from it."""
+    async def refill(self, bookings: set[str] | None = None) -> int:
+        """Add a job for every pending execution planned within the horizon; drop jobs gone from it.
+
+        With `bookings`, only their executions are read (a burst of confirmations costs each booking's
+        executions, not the whole horizon every time); the periodic refill reads everything, and also
+        records `missed` the paused executions whose window ended.
+        """
         if self._aps is None:
             return 0
         until = self._clock.now() + timedelta(seconds=self._horizon)
-        query = {"state": {"$in": PENDING}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
+        query: dict[str, Any] = {"state": {"$in": PENDING}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
+        if bookings is not None:
+            if not bookings:
+                return 0
+            query["booking"] = {"$in": sorted(bookings)}
         documents = await ExecutionRecord.get_pymongo_collection().find(query).sort("planned_at", 1).to_list()
         current = {str(document["_id"]) for document in documents}
         horizon_start = self._clock.now() - timedelta(seconds=self._horizon)
         self._fired = {key: planned for key, planned in self._fired.items() if planned > horizon_start}
-        for stale in self._planned - current:  # cancelled or paused since loaded
+        loaded = {job for job, booking in self._planned.items() if bookings is None or booking in bookings}
+        for stale in loaded - current:  # cancelled or paused since loaded
             with contextlib.suppress(Exception):
                 self._aps.remove_job(stale)
-            self._planned.discard(stale)
+            self._planned.pop(stale, None)
         added = 0
         for document in documents:
             record = ExecutionRecord.model_validate(document)
@@ -141,7 +169,7 @@ class Scheduler:
             if record.state == ExecutionState.HELD:
                 self._held[record.id] = record
                 continue
-            self._planned.add(record.id)
+            self._planned[record.id] = record.booking
             # The injected clock may differ from the wall clock APScheduler sleeps on (tests): translate.
             run_date = datetime.now(UTC) + (record.planned_at - self._clock.now())
             self._aps.add_job(
@@ -149,7 +177,8 @@ class Scheduler:
             )
             added += 1
         await self._recheck_held()
-        await self._expire_paused()
+        if bookings is None:
+            await self._expire_paused()
         return added
 
     async def _expire_paused(self) -> None:
@@ -163,7 +192,7 @@ class Scheduler:
             await self._miss(ExecutionRecord.model_validate(document), WINDOW_ENDED_PAUSED, now)
 
     async def _fire(self, record: ExecutionRecord) -> None:
-        self._planned.discard(record.id)
+        self._planned.pop(record.id, None)
         self._fired[record.id] = record.planned_at
         now = self._clock.now()
         verdict = decide(record.planned_at, record.window_end, now, catch_up=self._catch_up, grace=self._grace)
