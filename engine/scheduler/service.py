@@ -114,7 +114,10 @@ class Scheduler:
 
     def nudge(self, booking: str | None = None) -> None:
         """The executions of `booking` changed in the store (confirmed, cancelled, paused…): reload just
-        those soon; with no booking, reload the whole horizon."""
+        those soon; with no booking, reload the whole horizon. A standby ignores it: it loads everything
+        when it becomes the leader."""
+        if self._aps is None:
+            return
         if booking is None:
             self._full = True
         else:
