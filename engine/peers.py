@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+NO_CLUSTER = PeerReply(status="error", code="no_cluster", reason="this peer has no Kubernetes cluster configured")
+
+
+def queue(peer_id: str) -> str:
+    """The queue group of one peer's instances: one replica answers each request to that peer."""
+    return f"jetflow-peer-{peer_id}"
+
+
 class PeerUnavailable(Exception):
     """The peer did not answer in time, or nobody serves its subject."""
 

@@ -16,7 +16,7 @@ from engine.credentials.service import Credentials
 from engine.credentials.sweep import sweep_forever
 from engine.errors import PermanentError
 from engine.executions.store import Transitions
-from engine.peers import PeerClient, serve
+from engine.peers import PeerClient, queue, serve
 from schemas import subjects
 from schemas.credentials import CredentialRequest
 from schemas.execution import (
@@ -96,17 +96,17 @@ async def install(runtime: Runtime) -> None:
         durable(runtime.router, name=f"credential-revoke-{ending}", subject=subject, model=model)(on_ended)
 
     # Peer endpoints: one replica of this peer answers each request (queue group per peer).
-    queue = f"jetflow-peer-{settings.peer_id}"
     peer = settings.peer_id
+    group = queue(peer)
 
     async def public_key(msg: Msg) -> None:
         await msg.respond(key.public_key.encode())
 
     subscriptions = [
-        await serve(nc, subjects.peer(peer, "credential", "issue"), queue, IssueCredential, issuing.issue),
-        await serve(nc, subjects.peer(peer, "secret", "store"), queue, StoreSecret, delivery.store),
-        await serve(nc, subjects.peer(peer, "secret", "delete"), queue, DeleteSecret, delivery.delete),
-        await nc.subscribe(subjects.peer(peer, "key", "get"), queue=queue, cb=public_key),
+        await serve(nc, subjects.peer(peer, "credential", "issue"), group, IssueCredential, issuing.issue),
+        await serve(nc, subjects.peer(peer, "secret", "store"), group, StoreSecret, delivery.store),
+        await serve(nc, subjects.peer(peer, "secret", "delete"), group, DeleteSecret, delivery.delete),
+        await nc.subscribe(subjects.peer(peer, "key", "get"), queue=group, cb=public_key),
     ]
     sweeper = (
         asyncio.create_task(sweep_forever(peer, kube, runtime.clock, settings.credential_sweep), name="sweep")

@@ -16,16 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from engine.catalog.store import Catalog
 from engine.dispatch.janitor import Janitor
-from engine.dispatch.remote import NamespaceHost, RemoteNamespaces
+from engine.dispatch.remote import NamespaceHost, RemoteNamespaces, host_namespaces
 from engine.dispatch.report import Reporter
 from engine.dispatch.service import Dispatcher
 from engine.dispatch.watch import Watcher
 from engine.executions.store import Transitions
-from engine.peers import PeerClient, serve
+from engine.peers import PeerClient
 from engine.scheduler.lease import LeaderLease
 from schemas import subjects
 from schemas.execution import ExecutionCancelled, ExecutionDue
-from schemas.peer import PrepareNamespace, ReleaseNamespace
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -48,11 +47,7 @@ async def install(runtime: Runtime) -> None:
     kube = runtime.kube
     nc = runtime.publisher.connection
     # This peer's cluster hosts the remote steps of other peers' federated workflows (one replica answers).
-    host, queue = NamespaceHost(settings.peer_id, kube), f"jetflow-peer-{settings.peer_id}"
-    hosting = [
-        await serve(nc, subjects.peer(settings.peer_id, "namespace", "prepare"), queue, PrepareNamespace, host.prepare),
-        await serve(nc, subjects.peer(settings.peer_id, "namespace", "release"), queue, ReleaseNamespace, host.release),
-    ]
+    hosting = await host_namespaces(nc, NamespaceHost(settings.peer_id, kube))
 
     async def stop_hosting() -> None:
         for subscription in hosting:

@@ -13,14 +13,14 @@ import pytest
 
 from engine.app import Engine
 from engine.catalog.store import Catalog
-from engine.dispatch.remote import NamespaceHost
+from engine.dispatch.remote import NamespaceHost, host_namespaces
 from engine.executions.store import ExecutionRecord, insert_executions
 from engine.kube import names
-from engine.peers import serve
+from engine.peers import queue, serve
 from schemas import subjects
 from schemas.catalog import Resource, Workflow
 from schemas.execution import ExecutionDue, ExecutionState
-from schemas.peer import PeerReply, PrepareNamespace, ReleaseNamespace
+from schemas.peer import PeerReply, PrepareNamespace
 from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support import streams
 from tests.support.kube import hosting_peer
@@ -28,7 +28,7 @@ from tests.support.plans import RESOURCES, TWO_CLUSTERS
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
     from pathlib import Path
 
     from nats.aio.client import Client
@@ -109,6 +109,17 @@ async def publish_due(client: Client, due: ExecutionDue, msg_id: str | None = No
 
 async def settled(client: Client, durable: str = "jetflow-dispatch-due") -> None:
     await streams.settled(client, EXECUTIONS, durable)
+
+
+async def dispatch_status(client: Client, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """`jetflow.ctl.dispatch.status` once `ready` holds of it (else the last one read, for the assertion)."""
+    status: dict[str, Any] = {}
+    for _ in range(100):
+        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+        if ready(status):
+            break
+        await asyncio.sleep(0.1)
+    return status
 
 
 def expected_requests(namespace: str, *, replay: bool = False) -> list[tuple[str, str]]:
@@ -221,12 +232,7 @@ async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
         await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
         await publish_due(client, second)
         await settled(client)
-        status: dict[str, Any] = {}
-        for _ in range(50):
-            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-            if status["waiting"]:
-                break
-            await asyncio.sleep(0.1)
+        status = await dispatch_status(client, lambda status: bool(status["waiting"]))
         assert status["waiting"] == [{"execution": "bk-1-b", "reason": "resource node-a runs 1 of 1 allowed"}]
         assert status["running"] == 1
         assert (await ExecutionRecord.get("bk-1-b")).state == ExecutionState.DUE  # type: ignore[union-attr]
@@ -286,12 +292,7 @@ async def test_a_remote_peer_that_does_not_answer_holds_its_execution_not_the_ot
     await publish_due(client, await due_execution(dispatching, "bk-b-1"))
     [(_, dispatched)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
     assert dispatched["execution"] == "bk-b-1"  # the other execution was not held up
-    status: dict[str, Any] = {}
-    for _ in range(50):
-        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-        if len(status["blocked"]) == 2:
-            break
-        await asyncio.sleep(0.1)
+    status = await dispatch_status(client, lambda status: len(status["blocked"]) == 2)
     assert sorted(status["blocked"]) == ["bk-z-1", "bk-z-2"]
     assert "peer peer-z: nobody answers on jetflow.peer.peer-z.namespace.prepare" in status["blocked"]["bk-z-1"]
     assert (await ExecutionRecord.get("bk-z-1")).state == ExecutionState.DUE  # type: ignore[union-attr]
@@ -313,11 +314,7 @@ async def test_a_remote_peer_without_a_cluster_fails_the_execution_and_nothing_i
 ) -> None:
     await Catalog().upsert(Resource(id="edge-n", peer="peer-n"), 1)
     on_n = on_peer("edge-n")
-    host, queue = NamespaceHost("peer-n", None), "jetflow-peer-peer-n"
-    subscriptions = [
-        await serve(client, subjects.peer("peer-n", "namespace", "prepare"), queue, PrepareNamespace, host.prepare),
-        await serve(client, subjects.peer("peer-n", "namespace", "release"), queue, ReleaseNamespace, host.release),
-    ]
+    subscriptions = await host_namespaces(client, NamespaceHost("peer-n", None))
     try:
         await publish_due(client, await due_execution(dispatching, "bk-n-1", workflow=on_n, resources=["edge-n"]))
         [(_, failed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.failed", 1)
@@ -352,12 +349,7 @@ async def test_a_silent_remote_peer_does_not_take_the_slot_of_other_executions(
         await publish_due(
             client, await due_execution(runtime, "bk-s-1", workflow=on_peer("edge-s"), resources=["edge-s"])
         )
-        status: dict[str, Any] = {}
-        for _ in range(100):
-            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-            if status["blocked"]:
-                break
-            await asyncio.sleep(0.1)
+        status = await dispatch_status(client, lambda status: bool(status["blocked"]))
         assert status["blocked"] == {
             "bk-s-1": "peer peer-s: no answer on jetflow.peer.peer-s.namespace.prepare within 1s"
         }
@@ -385,9 +377,12 @@ async def test_an_execution_cancelled_while_its_peer_prepares_leaves_no_workflow
         await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "cancelled"}})
         return PeerReply(status="ok", created=True)
 
-    queue = "jetflow-peer-peer-c"
     subscription = await serve(
-        client, subjects.peer("peer-c", "namespace", "prepare"), queue, PrepareNamespace, prepare_while_it_is_cancelled
+        client,
+        subjects.peer("peer-c", "namespace", "prepare"),
+        queue("peer-c"),
+        PrepareNamespace,
+        prepare_while_it_is_cancelled,
     )
     try:
         await publish_due(client, await due_execution(dispatching, execution, workflow=on_peer("edge-c")))
@@ -452,12 +447,7 @@ async def test_throttle_command_rechecks_waiting_executions(
         execution = "bk-7-20261201t100000"
         await publish_due(client, await due_execution(runtime, execution))
         await settled(client)
-        status: dict[str, Any] = {}
-        for _ in range(50):
-            status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-            if status["waiting"]:
-                break
-            await asyncio.sleep(0.1)
+        status = await dispatch_status(client, lambda status: bool(status["waiting"]))
         assert status["waiting"] == [{"execution": execution, "reason": "resource node-a is throttled: tainted"}]
 
         gate.tainted.clear()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.credentials.keys import SealError
 from engine.credentials.secret import SECRET, namespace_manifest, secret_manifest
+from engine.peers import NO_CLUSTER
 from schemas.peer import PeerReply
 
 if TYPE_CHECKING:
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from schemas.peer import DeleteSecret, StoreSecret
 
 log = logging.getLogger(__name__)
-
-NO_CLUSTER = PeerReply(status="error", code="no_cluster", reason="this peer has no Kubernetes cluster configured")
 
 
 class Delivery:

@@ -25,11 +25,14 @@ from typing import TYPE_CHECKING
 from engine.dispatch import access
 from engine.errors import PermanentError, TemporaryError
 from engine.kube import kinds, names
-from engine.peers import PeerUnavailable
+from engine.peers import NO_CLUSTER, PeerUnavailable, queue, serve
 from schemas import subjects
 from schemas.peer import PeerReply, PrepareNamespace, ReleaseNamespace
 
 if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.subscription import Subscription
+
     from engine.dispatch.plan import Plan
     from engine.kube.client import Kube
     from engine.peers import PeerClient
@@ -41,7 +44,6 @@ REQUESTED_BY = "jetflow.io/requested-by"
 #: Reply code of a peer whose cluster could not be reached: ask again later.
 UNAVAILABLE = "unavailable"
 NAMESPACE = (kinds.NAMESPACE.api_version, kinds.NAMESPACE.kind)
-NO_CLUSTER = PeerReply(status="error", code="no_cluster", reason="this peer has no Kubernetes cluster configured")
 
 
 class PeerNotReady(Exception):
@@ -64,14 +66,14 @@ class RemoteNamespaces:
         """Peer → (why it is not ready, monotonic time before which it is not asked again)."""
 
     async def prepare(self, plan: Plan) -> None:
+        message = PrepareNamespace(
+            id=f"{plan.execution}:namespace",
+            execution=plan.execution,
+            booking=plan.booking,
+            namespace=plan.namespace,
+            requester=self._peer_id,
+        )
         for peer in plan.remote_peers():
-            message = PrepareNamespace(
-                id=f"{plan.execution}:namespace",
-                execution=plan.execution,
-                booking=plan.booking,
-                namespace=plan.namespace,
-                requester=self._peer_id,
-            )
             reply = await self._ask(peer, "prepare", message)
             if reply.status == "error":
                 raise PermanentError(f"peer {peer} could not prepare namespace {plan.namespace}: {reply.reason}")
@@ -133,7 +135,7 @@ class NamespaceHost:
     """The remote peer's side, answering `jetflow.peer.<this peer>.namespace.prepare|release`."""
 
     def __init__(self, peer_id: str, kube: Kube | None) -> None:
-        self._peer_id = peer_id
+        self.peer_id = peer_id
         self._kube = kube
 
     def scope(self, message: PrepareNamespace) -> access.Scope:
@@ -143,7 +145,7 @@ class NamespaceHost:
                 names.MANAGED_BY: names.MANAGER,
                 names.EXECUTION: names.label(message.execution),
                 names.BOOKING: names.label(message.booking),
-                names.PEER: names.label(self._peer_id),
+                names.PEER: names.label(self.peer_id),
                 REQUESTED_BY: names.label(message.requester),
             },
             annotations={names.EXECUTION: message.execution, names.BOOKING: message.booking},
@@ -199,3 +201,12 @@ class NamespaceHost:
         except TemporaryError as error:
             return PeerReply(status="error", code=UNAVAILABLE, reason=error.reason)
         return PeerReply(status="ok")
+
+
+async def host_namespaces(nc: Client, host: NamespaceHost) -> list[Subscription]:
+    """Answer `jetflow.peer.<host's peer>.namespace.prepare|release` (one replica of the peer each)."""
+    peer = host.peer_id
+    return [
+        await serve(nc, subjects.peer(peer, "namespace", "prepare"), queue(peer), PrepareNamespace, host.prepare),
+        await serve(nc, subjects.peer(peer, "namespace", "release"), queue(peer), ReleaseNamespace, host.release),
+    ]

@@ -158,11 +158,8 @@ async def hosting_peer(nats_url: str, peer_id: str, folder: Path) -> AsyncIterat
     Needs the `_namespaces_are_objects` fixture."""
     import nats
 
-    from engine.dispatch.remote import NamespaceHost
+    from engine.dispatch.remote import NamespaceHost, host_namespaces
     from engine.kube.folder import FolderKube
-    from engine.peers import serve
-    from schemas import subjects
-    from schemas.peer import PrepareNamespace, ReleaseNamespace
 
     async with contextlib.AsyncExitStack() as stack:
         harness = (
@@ -173,7 +170,5 @@ async def hosting_peer(nats_url: str, peer_id: str, folder: Path) -> AsyncIterat
         host = NamespaceHost(peer_id, harness.client if harness else FolderKube(folder / f"{peer_id}-manifests"))
         nc = await nats.connect(nats_url)
         stack.push_async_callback(nc.close)
-        queue = f"jetflow-peer-{peer_id}"
-        await serve(nc, subjects.peer(peer_id, "namespace", "prepare"), queue, PrepareNamespace, host.prepare)
-        await serve(nc, subjects.peer(peer_id, "namespace", "release"), queue, ReleaseNamespace, host.release)
+        await host_namespaces(nc, host)
         yield harness
