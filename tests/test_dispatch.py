@@ -302,7 +302,10 @@ async def test_a_remote_peer_that_does_not_answer_holds_its_execution_not_the_ot
 
     async with hosting_peer(nats_url, "peer-z", tmp_path) as peer_z:  # the peer comes back
         messages = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 3, timeout=10)
-        assert [body["execution"] for _, body in messages] == ["bk-b-1", "bk-z-1", "bk-z-2"]
+        order = [body["execution"] for _, body in messages]
+        # Both blocked ones go once the peer answers; which first depends on where the back-off ends in
+        # a pass (the older one may still be skipped an instant before the younger one is asked).
+        assert (order[0], sorted(order[1:])) == ("bk-b-1", ["bk-z-1", "bk-z-2"])
         if peer_z is not None:
             assert peer_z.object("v1", "Namespace", None, names.namespace("bk-z-1")) is not None
     status = await request_json(client, "jetflow.ctl.dispatch.status", {})
