@@ -104,13 +104,14 @@ class Engine:
         self._outcomes = Outcomes(nc)
         control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
         await control.start()
-        self._exhausted = await watch_exhausted(nc, js, dead_letters)
+        consumers = Consumers(self.settings, dead_letters, instruments)
+        self._exhausted = await watch_exhausted(nc, js, dead_letters, consumers.exhausted, self.settings.max_payload)
         router = NatsRouter()
         runtime = Runtime(
             settings=self.settings,
             router=router,
             publisher=publisher,
-            consumers=Consumers(self.settings, dead_letters, instruments),
+            consumers=consumers,
             dead_letters=dead_letters,
             control=control,
             store=store,

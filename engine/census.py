@@ -45,6 +45,8 @@ class Census:
     async def take(self) -> None:
         """Count again: two aggregations and one stream-info request."""
         executions = await _count_by(ExecutionRecord, "state")
+        for state, planned in (await _planned()).items():
+            executions[state] = executions.get(state, 0) + planned
         self.executions = {str(state): executions.get(str(state), 0) for state in ExecutionState}
         bookings = await _count_by(BookingRecord, "status")
         self.bookings = {status: bookings.get(status, 0) for status in BOOKING_STATUSES}
@@ -63,6 +65,19 @@ async def _count_by(document: type[ExecutionRecord] | type[BookingRecord], field
     pipeline = [{"$group": {"_id": f"${field}", "n": {"$sum": 1}}}]
     cursor = await document.get_pymongo_collection().aggregate(pipeline)
     return {str(row["_id"]): int(row["n"]) for row in await cursor.to_list()}
+
+
+async def _planned() -> dict[str, int]:
+    """Executions bookings planned but the scheduler has not stored yet, by the state they are listed in."""
+    counts: dict[str, int] = {}
+    documents = BookingRecord.get_pymongo_collection().find(
+        {"next_unstored": {"$ne": None}}, {"status": 1, "execution_count": 1, "stored_count": 1}
+    )
+    async for document in documents:
+        state = str(ExecutionState.CANCELLED if document["status"] == "cancelled" else ExecutionState.SCHEDULED)
+        unstored = int(document.get("execution_count", 0)) - int(document.get("stored_count", 0))
+        counts[state] = counts.get(state, 0) + max(0, unstored)
+    return counts
 
 
 _running: list[Census] = []

@@ -98,7 +98,13 @@ class Settings(BaseSettings):
 
     # --- bookings -----------------------------------------------------------------------------
     max_executions_per_booking: int = Field(
-        default=10_000, ge=1, description="A booking whose cron yields more executions is rejected (code limit)."
+        default=100_000, ge=1, description="A booking whose cron yields more executions is rejected (code limit)."
+    )
+    booking_workers: int = Field(
+        default=16,
+        ge=1,
+        description="Booking commands one replica decides at once: one slow booking never holds up the others "
+        "(the calendars' compare-and-set keeps overlapping ones safe).",
     )
     max_booking_window: float = Field(
         default=366 * 86400.0, gt=0, description="Longest booking window in seconds (end - start)."

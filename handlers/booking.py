@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.booking.calendar import ResourceCalendar
+from engine.booking.listing import list_executions
 from engine.booking.records import BookingRecord
 from engine.booking.service import Bookings, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.errors import PermanentError
-from engine.executions.store import ExecutionRecord, Transitions, list_executions
+from engine.executions.store import ExecutionRecord, Transitions
 from schemas import subjects
 from schemas.booking import BookingCancel, BookingRequest
 from schemas.queries import ExecutionList, Get
@@ -45,12 +46,20 @@ async def install(runtime: Runtime) -> None:
         await publish(subjects.BOOKING_REJECTED, event)
         return {"status": "rejected", **event.model_dump(mode="json")}
 
+    async def on_exhausted(request: BookingRequest, reason: str) -> None:
+        """Given up on (store down, handler timed out, `max_deliver` times): rejected `unavailable`."""
+        emit = await bookings.give_up(request, reason, at=runtime.clock.now())
+        if emit.announce:
+            await publish(emit.subject, emit.event, causation=request.id)
+
     @durable(
         runtime.router,
         name="booking-request",
         subject=subjects.BOOKING_REQUEST,
         model=BookingRequest,
+        max_workers=runtime.settings.booking_workers,
         on_invalid=on_invalid,
+        on_exhausted=on_exhausted,
     )
     async def on_request(request: BookingRequest, delivery: Delivery) -> None:
         """Decide a booking request: confirmed (executions scheduled) or rejected (with the reason)."""
@@ -58,7 +67,13 @@ async def install(runtime: Runtime) -> None:
         if emit.announce:
             await publish(emit.subject, emit.event, causation=request.id)
 
-    @durable(runtime.router, name="booking-cancel", subject=subjects.BOOKING_CANCEL, model=BookingCancel)
+    @durable(
+        runtime.router,
+        name="booking-cancel",
+        subject=subjects.BOOKING_CANCEL,
+        model=BookingCancel,
+        max_workers=runtime.settings.booking_workers,
+    )
     async def on_cancel(command: BookingCancel, delivery: Delivery) -> None:
         """Cancel a booking: pending executions cancelled, claims released."""
         for emit in await bookings.cancel(command, at=runtime.clock.now()):

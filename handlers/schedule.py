@@ -8,10 +8,11 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from engine.booking import planned
+from engine.booking.listing import upcoming
 from engine.booking.records import BookingRecord
 from engine.errors import PermanentError
 from engine.executions.store import ExecutionRecord, Transitions
-from engine.paging import page
 from engine.scheduler.lease import LeaderLease
 from engine.scheduler.service import PENDING, Scheduler
 from engine.throttle.gate import CommandGate
@@ -107,18 +108,26 @@ async def install(runtime: Runtime) -> None:
         runtime.stopping.append(stop)
 
     async def set_paused(query: BookingRef, paused: bool) -> dict[str, Any]:
-        if await BookingRecord.get(query.booking) is None:
+        record = await BookingRecord.get(query.booking)
+        if record is None:
             raise PermanentError(f"unknown booking '{query.booking}'")
+        # The booking first: executions the scheduler stores from now on carry the new flag.
+        flipped = await BookingRecord.get_pymongo_collection().update_one(
+            {"_id": query.booking, "paused": {"$ne": paused}}, {"$set": {"paused": paused}}
+        )
         result = await ExecutionRecord.get_pymongo_collection().update_many(
             {"booking": query.booking, "state": {"$in": PENDING}}, {"$set": {"paused": paused}}
         )
         await nc.publish(REFRESH, query.booking.encode())
+        # Read after the executions: one the scheduler stored meanwhile is counted once, stored or not.
+        record = await BookingRecord.get(query.booking) or record
+        unstored = planned.unstored_count(record) if record.status == "confirmed" else 0
         # `executions`: how many this request changed; `pending`: how many the booking still has to fire.
         return {
             "booking": query.booking,
             "paused": paused,
-            "executions": result.modified_count,
-            "pending": result.matched_count,
+            "executions": result.modified_count + (unstored if flipped.modified_count else 0),
+            "pending": result.matched_count + unstored,
         }
 
     async def pause(query: BookingRef) -> dict[str, Any]:
@@ -126,20 +135,6 @@ async def install(runtime: Runtime) -> None:
 
     async def resume(query: BookingRef) -> dict[str, Any]:
         return await set_paused(query, False)
-
-    async def upcoming(query: Upcoming) -> dict[str, Any]:
-        condition: dict[str, Any] = {"state": {"$in": PENDING}}
-        if query.booking:
-            condition["booking"] = query.booking
-        documents, following = await page(
-            ExecutionRecord.get_pymongo_collection(),
-            condition,
-            cursor=query.cursor,
-            limit=query.limit,
-            by_time="planned_at",
-        )
-        items = [ExecutionRecord.model_validate(document).public() for document in documents]
-        return {"items": items, "next": following}
 
     async def status(_: Any) -> dict[str, Any]:
         return {"instance": runtime.instance, "pid": os.getpid(), **scheduler.status()}

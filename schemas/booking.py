@@ -84,7 +84,11 @@ class BookingConfirmed(Message):
     """The booking is held: its resources are claimed and its executions are scheduled."""
 
     booking: str = Field(description="The confirmed booking's id.")
-    executions: list[str] = Field(description="Ids of the scheduled executions, in time order.")
+    executions: list[str] = Field(
+        description="Ids of the scheduled executions, in time order: all of them, or the first 1,000 of a larger "
+        "booking (`jetflow.ctl.execution.list` pages through every one)."
+    )
+    count: int = Field(default=0, description="How many executions the booking scheduled.")
     resources: list[KubeName] = Field(description="The claimed resources.")
     start: Instant = Field(description="Start of the booked window.")
     end: Instant = Field(description="End of the booked window.")
@@ -94,8 +98,9 @@ class BookingRejected(Message):
     """The booking was refused; nothing was claimed."""
 
     booking: str = Field(description="The refused booking's id.")
-    code: Literal["invalid", "conflict", "unknown_resource", "unknown_workflow", "limit"] = Field(
-        description="Why, for programs: bad request, clash, unknown name, or a configured limit."
+    code: Literal["invalid", "conflict", "unknown_resource", "unknown_workflow", "limit", "unavailable"] = Field(
+        description="Why, for programs: bad request, clash, unknown name, a configured limit, or `unavailable`: "
+        "it could not be decided (store down, handler timed out) and nothing was kept; send it again with a new id."
     )
     reason: str = Field(description="Why, for humans: a sentence naming the problem.")
     conflicts: list[Conflict] = Field(default_factory=list, description="The clashing windows, for `conflict`.")
@@ -112,5 +117,8 @@ class BookingCancelled(Message):
     """The booking is cancelled (now, or `already` before this command)."""
 
     booking: str = Field(description="The cancelled booking's id.")
-    executions: list[str] = Field(description="Ids of the executions this cancellation cancelled.")
+    executions: list[str] = Field(
+        description="Ids of the executions this cancellation cancelled (the first 1,000 of a larger booking)."
+    )
+    count: int = Field(default=0, description="How many executions this cancellation cancelled.")
     already: bool = Field(default=False, description="True when the booking was cancelled before this command.")

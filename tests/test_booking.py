@@ -9,12 +9,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.support.streams import request_json, settled, stream_messages
+from engine.app import Engine
+from engine.booking import calendar
+from engine.booking.calendar import ResourceCalendar
+from engine.errors import TemporaryError
+from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
     from engine.runtime import Runtime
+    from engine.settings import Settings
 
 BOOKINGS = "JETFLOW_BOOKINGS"
 
@@ -228,3 +233,73 @@ async def test_bad_booking_is_refused_with_a_precise_reason_and_nothing_persiste
     assert (await request_json(client, "jetflow.ctl.execution.list", {}))["items"] == []
     calendars = await engine.store.db["calendars"].find({"claims.0": {"$exists": True}}).to_list()
     assert calendars == []
+
+
+async def test_a_booking_that_cannot_be_decided_is_rejected_unavailable_and_keeps_no_claim(
+    engine: Runtime, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await register(client, NODE, STORAGE)
+    real_claim = calendar.claim
+
+    async def store_fails_after_the_first(resource: str, *args: Any, **kwargs: Any) -> Any:
+        if resource == "node-a":  # claimed after minio-b (sorted order): minio-b's claim is partial
+            raise TemporaryError("the store is down")
+        return await real_claim(resource, *args, **kwargs)
+
+    monkeypatch.setattr(calendar, "claim", store_fails_after_the_first)
+    js = client.jetstream()
+    request = booking("stuck", 10, 70, resources=["node-a", "minio-b"])
+    await js.publish("jetflow.booking.request", json.dumps(request).encode(), headers={"Nats-Msg-Id": "stuck"})
+    [(_, rejected)] = await wait_for_messages(client, BOOKINGS, "jetflow.booking.rejected", 1, timeout=20)
+    assert (rejected["booking"], rejected["code"]) == ("stuck", "unavailable")
+    assert "the store is down" in rejected["reason"]
+    assert "gave up after 3 deliveries" in rejected["reason"]
+    [(_, letter)] = await wait_for_messages(client, "JETFLOW_DLQ", "jetflow.dlq.>", 1)
+    assert letter["code"] == "exhausted"
+    monkeypatch.setattr(calendar, "claim", real_claim)
+    partial = await ResourceCalendar.get("minio-b")
+    assert partial is not None  # it was claimed...
+    assert partial.claims == []  # ...and given back
+    again = await request_json(client, "jetflow.ctl.booking.request", request)
+    assert (again["status"], again["code"]) == ("rejected", "unavailable")  # recorded: a replay gets the same answer
+    other = await request_json(client, "jetflow.ctl.booking.request", booking("after", 10, 70, resources=["minio-b"]))
+    assert other["status"] == "confirmed"  # minio-b was given back
+
+
+async def test_a_large_booking_does_not_hold_up_a_small_one_and_lists_every_execution(
+    settings: Settings, nats_url: str, mongo_url: str, client: Client
+) -> None:
+    # Expanding 100,000 cron occurrences takes seconds of CPU: the default 25 s handler timeout, not the suite's 4 s.
+    slow = settings.model_copy(update={"handler_timeout": 25.0, "ack_wait": 30.0})
+    jetflow = Engine(slow, nats_url=nats_url, mongo_url=mongo_url)
+    runtime = await jetflow.start()
+    try:
+        await _large_and_small(runtime, client)
+    finally:
+        await jetflow.stop()
+
+
+async def _large_and_small(engine: Runtime, client: Client) -> None:
+    await register(client, NODE, {**STORAGE, "capacity": 1})
+    large = booking("large", 10, 10 + 60 * 24 * 69, cron="* * * * *", duration=30)  # 99,360 executions
+    small = booking("small", 10, 70, resources=["minio-b"])
+    heard = await client.subscribe("jetflow.booking.>")
+    js = client.jetstream()
+    for body in (large, small):
+        await js.publish("jetflow.booking.request", json.dumps(body).encode(), headers={"Nats-Msg-Id": body["id"]})
+    order: list[dict[str, Any]] = []
+    while len(order) < 2:
+        message = await heard.next_msg(timeout=60)
+        if message.subject in ("jetflow.booking.confirmed", "jetflow.booking.rejected"):
+            order.append(json.loads(message.data))
+    assert [(event["booking"], event.get("reason")) for event in order] == [("small", None), ("large", None)]
+    confirmed = order[1]
+    assert confirmed["count"] == 60 * 24 * 69
+    assert len(confirmed["executions"]) == 1000  # the first ones; the rest are listed
+    page = await request_json(client, "jetflow.ctl.execution.list", {"booking": "large", "limit": 1000})
+    assert [item["id"] for item in page["items"]] == confirmed["executions"]
+    assert {item["state"] for item in page["items"]} == {"scheduled"}
+    later = await request_json(client, "jetflow.ctl.execution.list", {"booking": "large", "cursor": page["next"]})
+    assert later["items"][0]["planned_at"] > page["items"][-1]["planned_at"]
+    stored = await engine.store.db["executions"].count_documents({"booking": "large"})
+    assert stored < 20  # only those within the scheduler's horizon (10 minutes) are written

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
 
 RESOURCES = [f"r{i}" for i in range(4)]
 
@@ -135,13 +136,29 @@ async def test_sigkill_mid_burst_then_restart_gives_one_outcome_each(
     engine.start()
     await wait_for_instances(client, 1)
     await prepare_catalog(client)
-    burst = [{**r, "cron": "*/10 * * * * *", "id": f"kill-{i}"} for i, r in enumerate(requests(60, seed=11))]
+    burst = [{**r, "cron": "*/10 * * * * *", "id": f"kill-{i}"} for i, r in enumerate(requests(200, seed=11))]
     js = client.jetstream()
-    for r in burst:
-        await js.publish("jetflow.booking.request", json.dumps(r).encode(), headers={"Nats-Msg-Id": r["id"]})
-    while len(await outcomes(client, 0, 0)) < 5:  # noqa: ASYNC110  (polling another process's output)
-        await asyncio.sleep(0.05)
+    heard = asyncio.Event()
+    decided = 0
+
+    async def count(_: Msg) -> None:
+        nonlocal decided
+        decided += 1
+        if decided >= 5:
+            heard.set()
+
+    watching = [await client.subscribe(f"jetflow.booking.{outcome}", cb=count) for outcome in ("confirmed", "rejected")]
+    # All at once, so the engine is still deciding when the kill lands (it decides faster than a loop publishes).
+    await asyncio.gather(
+        *(
+            js.publish("jetflow.booking.request", json.dumps(r).encode(), headers={"Nats-Msg-Id": r["id"]})
+            for r in burst
+        )
+    )
+    await asyncio.wait_for(heard.wait(), 60)
     engine.kill()
+    for subscription in watching:
+        await subscription.unsubscribe()
     decided_before_kill = len(await outcomes(client, 0, 0))
     # The same store-sized timeouts as the first engine: with a 2.5 s handler timeout the stand-in store,
     # busy with 3,000 executions, made some requests time out five times and dead-letter them.

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine.booking import calendar
-from engine.booking.calendar import ClaimEntry, ResourceCalendar
+from engine.booking.calendar import Reservation, ResourceCalendar
+from engine.booking.windows import Schedule, execution_id
 from engine.executions.states import FINAL, PENDING, can_move, predecessors
 from engine.executions.store import ExecutionRecord, Transitions, insert_executions
 from schemas.execution import ExecutionState as State
@@ -79,27 +80,29 @@ async def test_moves_only_forward_in_the_store_and_counts_illegal_ones(engine: R
 
 
 async def test_an_ended_execution_releases_its_claims(engine: Runtime) -> None:
-    now = datetime.now(UTC)
-    ids = ["bk-2-a", "bk-2-b"]
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    schedule = Schedule(now, now + timedelta(seconds=2), "* * * * * *", timedelta(seconds=1))  # two windows
+    windows = schedule.windows(10)
+    ids = [execution_id("bk-2", window.start) for window in windows]
     await insert_executions(
         [
             ExecutionRecord(
-                id=i,
+                id=execution,
                 booking="bk-2",
                 workflow="wf",
                 resources=["node-a"],
-                planned_at=now,
-                window_end=now + timedelta(minutes=1),
+                planned_at=window.start,
+                window_end=window.end,
                 updated_at=now,
             )
-            for i in ids
+            for execution, window in zip(ids, windows, strict=True)
         ]
     )
-    entries = [ClaimEntry(booking="bk-2", execution=i, start=now, end=now + timedelta(minutes=1)) for i in ids]
-    assert await calendar.claim("node-a", 2, entries, prune_before=now - timedelta(hours=1)) is None
+    reservation = Reservation.of("bk-2", schedule, len(windows))
+    assert await calendar.claim("node-a", 1, reservation, schedule.spans(10), prune_before=now) is None
     transitions = Transitions(Count())  # type: ignore[arg-type]
-    assert await transitions.finish("bk-2-a", State.SUCCEEDED, at=now)
-    assert not await transitions.finish("bk-2-a", State.FAILED, at=now)
+    assert await transitions.finish(ids[0], State.SUCCEEDED, at=now)
+    assert not await transitions.finish(ids[0], State.FAILED, at=now)
     stored = await ResourceCalendar.get("node-a")
     assert stored is not None
-    assert [claim.execution for claim in stored.claims] == ["bk-2-b"]
+    assert stored.held() == [ids[1]]

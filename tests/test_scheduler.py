@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine.app import Engine
+from engine.booking.calendar import ResourceCalendar
 from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
@@ -171,8 +172,8 @@ async def test_a_window_that_ends_while_paused_is_missed_and_frees_its_slot(engi
     await request_json(client, "jetflow.ctl.schedule.pause", {"booking": "short"})
 
     async def claimed() -> list[str]:
-        calendar: dict[str, Any] = await engine.store.db["calendars"].find_one({"_id": "solo"}) or {}
-        return [claim["execution"] for claim in calendar.get("claims", [])]
+        calendar = await ResourceCalendar.get("solo")
+        return [] if calendar is None else calendar.held()
 
     assert await claimed() == [execution]
     [(headers, missed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.missed", 1, timeout=10)

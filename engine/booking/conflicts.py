@@ -15,14 +15,13 @@ objects differ (pydantic gives each parsed datetime its own), which Python compa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
+
+from engine.booking.windows import instant, microseconds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND: Final = timedelta(microseconds=1)
+    from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +52,17 @@ def find_conflict(existing: Sequence[Claim], new: Sequence[Claim], capacity: int
     Only instants covered by a new window count: a calendar already over capacity elsewhere (its
     capacity was lowered since) does not block a booking that stays clear of those times.
     """
+    return conflict_of_spans(
+        [_span(claim) for claim in existing], [claim.booking for claim in existing], [_span(c) for c in new], capacity
+    )
+
+
+def conflict_of_spans(
+    spans: Sequence[tuple[int, int]], owners: Sequence[str], fresh: Sequence[tuple[int, int]], capacity: int
+) -> Conflict | None:
+    """`find_conflict` on integer microsecond spans; `owners[i]` is the booking holding `spans[i]`."""
     if capacity < 0:
         raise ValueError(f"capacity must not be negative, got {capacity}")
-    spans = [_span(claim) for claim in existing]
-    fresh = [_span(claim) for claim in new]
     # One int per endpoint: the instant, then bit 1 set when a window opens, bit 0 set for a new one.
     events = [endpoint for start, end in spans for endpoint in (start << 2 | 2, end << 2)]
     events += [endpoint for start, end in fresh for endpoint in (start << 2 | 3, end << 2 | 1)]
@@ -78,24 +84,16 @@ def find_conflict(existing: Sequence[Claim], new: Sequence[Claim], capacity: int
             holders = [index for index, (start, end) in enumerate(spans) if start <= began < end]
             first = min(holders, key=lambda index: spans[index], default=None)
             return Conflict(
-                start=_instant(began),
-                end=_instant(event >> 2),
-                booking=None if first is None else existing[first].booking,
+                start=instant(began),
+                end=instant(event >> 2),
+                booking=None if first is None else owners[first],
             )
     # Every window has closed by the last endpoint, so a stretch that began has ended by then.
     return None
 
 
 def _span(claim: Claim) -> tuple[int, int]:
-    start, end = _microseconds(claim.start), _microseconds(claim.end)
+    start, end = microseconds(claim.start), microseconds(claim.end)
     if end <= start:
         raise ValueError(f"claim of {claim.booking} ends at {claim.end} but does not start before, at {claim.start}")
     return start, end
-
-
-def _microseconds(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def _instant(microseconds: int) -> datetime:
-    return _EPOCH + microseconds * _MICROSECOND

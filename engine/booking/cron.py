@@ -1,8 +1,8 @@
 """A booking's cron turned into the instants it fires inside its window, in UTC.
 
-A cron booking is expanded once, when it is decided, into executions that are stored and claimed one
-by one; so the expansion has to be exact, bounded and fast (ten thousand occurrences in a fraction of
-a second), and it must never run away on a schedule that fires forever or never.
+A cron booking is expanded when it is decided (its claims are checked window by window), and again in
+slices as its executions enter the scheduler's horizon; so the expansion has to be exact, bounded and
+lazy, and it must never run away on a schedule that fires forever or never.
 
 Two dialects are accepted: crontab's five fields (minute hour day month weekday), and six with
 seconds first, as in the original system's load test ("0-10 30 14 * * *": seconds 0 to 10 of 14:30).
@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from apscheduler.triggers.cron import CronTrigger
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: Field names in the order of a six-field expression, with the CronTrigger keyword each maps to.
 _FIELDS: Final = (
@@ -75,21 +78,27 @@ def occurrences(expr: str, start: datetime, end: datetime, limit: int) -> list[d
     Raises `TooManyOccurrences` as soon as a `limit + 1`-th occurrence is found, so the cost is bounded
     by `limit` whatever the window.
     """
-    if start.utcoffset() is None or end.utcoffset() is None:
-        raise ValueError(f"occurrences need aware datetimes, got start={start!r}, end={end!r}")
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
-    # The end date stops APScheduler's search at the window: without it, a schedule that never
-    # fires (30 February) walks month by month to the year 9999 before giving up.
-    trigger = CronTrigger(**_keywords(expr), timezone=UTC, end_date=end)
     found: list[datetime] = []
-    fire: datetime | None = trigger.get_next_fire_time(None, start)
-    while fire is not None and fire < end:
+    for fire in following(expr, start, end):
         if len(found) == limit:
             raise TooManyOccurrences(limit)
         found.append(fire)
-        fire = trigger.get_next_fire_time(fire, fire)
     return found
+
+
+def following(expr: str, start: datetime, end: datetime) -> Iterator[datetime]:
+    """The instants `expr` fires in [start, end), lazily: a caller that needs a few pays for a few."""
+    if start.utcoffset() is None or end.utcoffset() is None:
+        raise ValueError(f"occurrences need aware datetimes, got start={start!r}, end={end!r}")
+    # The end date stops APScheduler's search at the window: without it, a schedule that never
+    # fires (30 February) walks month by month to the year 9999 before giving up.
+    trigger = CronTrigger(**_keywords(expr), timezone=UTC, end_date=end)
+    fire: datetime | None = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire < end:
+        yield fire
+        fire = trigger.get_next_fire_time(fire, fire)
 
 
 def _split(expr: str) -> list[str]:

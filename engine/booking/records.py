@@ -12,17 +12,29 @@ from typing import Any, Literal
 
 from beanie import Document
 from pydantic import Field
+from pymongo import ASCENDING, IndexModel
 
 from schemas.booking import BookingRequest
 
 BookingStatus = Literal["confirmed", "rejected", "cancelled"]
+#: Execution ids listed in a booking's events and record; a larger booking lists its first ones
+#: (all ids follow from the booking: `jetflow.ctl.execution.list` pages through every one).
+LISTED_MAX = 1000
 
 
 class BookingRecord(Document):
     id: str  # type: ignore[assignment]  # the booking id
     request: BookingRequest
     status: BookingStatus
-    executions: list[str] = Field(default_factory=list)
+    executions: list[str] = Field(default_factory=list, description=f"Ids of its first {LISTED_MAX} executions.")
+    execution_count: int = Field(default=0, description="Executions the booking planned.")
+    next_unstored: datetime | None = Field(
+        default=None,
+        description="Planned time of its first execution not stored yet (the scheduler stores them as they enter "
+        "its horizon); None when every one is stored.",
+    )
+    stored_count: int = Field(default=0, description="How many of its executions the scheduler has stored.")
+    paused: bool = Field(default=False, description="Its schedule is paused: executions stored from now on are too.")
     outcome_subject: str = Field(description="Subject of the outcome event (confirmed or rejected).")
     outcome: dict[str, Any] = Field(description="The outcome event as published.")
     cancellations: dict[str, dict[str, Any]] = Field(
@@ -35,6 +47,7 @@ class BookingRecord(Document):
 
     class Settings:
         name = "bookings"
+        indexes = [IndexModel([("next_unstored", ASCENDING)])]  # noqa: RUF012  (beanie's declaration style)
 
     def public(self) -> dict[str, Any]:
         data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id"})

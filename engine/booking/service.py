@@ -13,21 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.booking import calendar
-from engine.booking.calendar import ClaimEntry
+from engine.booking import calendar, planned
+from engine.booking.calendar import Reservation
 from engine.booking.cron import CronError, TooManyOccurrences
-from engine.booking.records import BookingRecord
-from engine.booking.windows import execution_id, execution_windows
+from engine.booking.records import LISTED_MAX, BookingRecord
+from engine.booking.windows import Schedule, execution_id, instant
 from engine.errors import PermanentError
-from engine.executions.store import ExecutionRecord, Transitions, insert_executions
 from engine.store import create_once
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
 from schemas.execution import ExecutionCancelled, ExecutionState
 
 if TYPE_CHECKING:
-    from engine.booking.windows import Window
+    from engine.booking.records import BookingStatus
+    from engine.booking.windows import Spans
     from engine.catalog.store import Catalog
+    from engine.executions.store import Transitions
     from engine.settings import Settings
     from schemas.base import Message
     from schemas.booking import BookingCancel, BookingRequest
@@ -69,43 +70,57 @@ class Bookings:
         if stored is not None:
             return _recorded(stored, sequence)
         try:
-            resources, windows = await self._check(request, received_at)
-            executions = [execution_id(request.id, window.start) for window in windows]
-            await self._claim_all(request, resources, windows, executions, prune_before=received_at)
+            resources, schedule, spans = await self._check(request, received_at)
+            reservation = Reservation.of(request.id, schedule, len(spans))
+            await self._claim_all(request, resources, reservation, spans, prune_before=received_at)
         except Rejected as rejected:
-            await self._undo(request)
-            record = _record(
-                request, "rejected", [], subjects.BOOKING_REJECTED, rejected.rejection, received_at, sequence
-            )
+            record = _record(request, "rejected", subjects.BOOKING_REJECTED, rejected.rejection, received_at, sequence)
         else:
-            records = [
-                ExecutionRecord(
-                    id=execution,
-                    booking=request.id,
-                    workflow=request.workflow,
-                    resources=request.resources,
-                    planned_at=window.start,
-                    window_end=window.end,
-                    updated_at=received_at,
-                )
-                for execution, window in zip(executions, windows, strict=True)
-            ]
-            await insert_executions(records)
+            # The executions are not written here: the scheduler stores them as they enter its horizon
+            # (`next_unstored`), so a booking of 100,000 executions costs what a one-shot booking costs.
+            listed = [execution_id(request.id, instant(start)) for start in spans.starts[:LISTED_MAX]]
             confirmed = BookingConfirmed(
                 id=f"{request.id}:confirmed",
                 booking=request.id,
-                executions=executions,
+                executions=listed,
+                count=len(spans),
                 resources=request.resources,
                 start=request.start,
                 end=request.end,
             )
-            record = _record(
-                request, "confirmed", executions, subjects.BOOKING_CONFIRMED, confirmed, received_at, sequence
-            )
+            record = _record(request, "confirmed", subjects.BOOKING_CONFIRMED, confirmed, received_at, sequence)
+            record.execution_count, record.next_unstored = len(spans), instant(spans.starts[0])
         stored, _created = await create_once(record)
         return _recorded(stored, sequence)
 
-    async def _check(self, request: BookingRequest, received_at: datetime) -> tuple[list[Resource], list[Window]]:
+    async def give_up(self, request: BookingRequest, reason: str, *, at: datetime) -> Emit:
+        """Reject a request that could not be decided (`unavailable`), after giving back what it claimed.
+
+        A request decided meanwhile (by another copy) keeps its decision. When the store is still down,
+        the rejection is announced all the same, so the requester is not left waiting, and not recorded:
+        its claims, if any, are given back by a replay of the same id, which decides it anew.
+        """
+        rejection = BookingRejected(
+            id=f"{request.id}:rejected",
+            booking=request.id,
+            code="unavailable",
+            reason=f"booking {request.id} could not be decided and nothing of it was kept ({reason}); "
+            "send it again with a new id",
+        )
+        try:
+            stored = await BookingRecord.get(request.id)
+            if stored is not None:
+                return _recorded(stored, None)
+            for resource in request.resources:
+                await calendar.release(resource, booking=request.id)
+            record = _record(request, "rejected", subjects.BOOKING_REJECTED, rejection, at, None)
+            stored, _created = await create_once(record)
+        except Exception:
+            log.exception("booking %s: the store is unreachable; rejecting it unrecorded", request.id)
+            return Emit(subjects.BOOKING_REJECTED, rejection)
+        return _recorded(stored, None)
+
+    async def _check(self, request: BookingRequest, received_at: datetime) -> tuple[list[Resource], Schedule, Spans]:
         settings = self._settings
 
         def reject(code: str, reason: str, conflicts: list[Conflict] | None = None) -> Rejected:
@@ -132,10 +147,9 @@ class Bookings:
                 f"window of {request.end - request.start} exceeds the maximum of "
                 f"{timedelta(seconds=settings.max_booking_window)}",
             )
+        schedule = Schedule(request.start, request.end, request.cron, request.duration)
         try:
-            windows = execution_windows(
-                request.start, request.end, request.cron, request.duration, settings.max_executions_per_booking
-            )
+            spans = await schedule.expand(settings.max_executions_per_booking)
         except TooManyOccurrences:
             raise reject(
                 "limit",
@@ -144,7 +158,7 @@ class Bookings:
             ) from None
         except CronError as error:
             raise reject("invalid", str(error)) from None
-        if not windows:
+        if not spans:
             raise reject(
                 "invalid",
                 f"cron {request.cron!r} has no occurrence between {request.start.isoformat()} "
@@ -155,25 +169,30 @@ class Bookings:
             raise reject("unknown_resource", f"unknown resource(s): {', '.join(missing)}")
         if await self._catalog.workflow(request.workflow) is None:
             raise reject("unknown_workflow", f"unknown workflow '{request.workflow}'")
-        return [known[name] for name in request.resources], windows
+        return [known[name] for name in request.resources], schedule, spans
 
     async def _claim_all(
         self,
         request: BookingRequest,
         resources: list[Resource],
-        windows: list[Window],
-        executions: list[str],
+        reservation: Reservation,
+        spans: Spans,
         *,
         prune_before: datetime,
     ) -> None:
-        # Sorted, so two bookings on the same resources claim them in the same order.
+        """Claim every resource, or none: a conflict gives back the ones claimed before it."""
+        claimed: list[str] = []
+        # Sorted, so two bookings on the same resources claim them in the same order (and a replay
+        # after a crash finds its own claims on a prefix of them, which it counts as claimed).
         for resource in sorted(resources, key=lambda r: r.id):
-            entries = [
-                ClaimEntry(booking=request.id, execution=execution, start=window.start, end=window.end)
-                for execution, window in zip(executions, windows, strict=True)
-            ]
-            conflict = await calendar.claim(resource.id, resource.capacity, entries, prune_before=prune_before)
-            if conflict is not None:
+            conflict = await calendar.claim(
+                resource.id, resource.capacity, reservation, spans, prune_before=prune_before
+            )
+            if conflict is None:
+                claimed.append(resource.id)
+            else:
+                for taken in claimed:
+                    await calendar.release(taken, booking=request.id)
                 clash = Conflict(resource=resource.id, start=conflict.start, end=conflict.end, booking=conflict.booking)
                 holder = f" held by booking {conflict.booking}" if conflict.booking else ""
                 raise Rejected(
@@ -187,12 +206,6 @@ class Bookings:
                     )
                 )
 
-    async def _undo(self, request: BookingRequest) -> None:
-        """All or nothing: drop whatever an earlier attempt at this booking claimed or created."""
-        for resource in request.resources:
-            await calendar.release(resource, booking=request.id)
-        await ExecutionRecord.find({"booking": request.id}).delete()
-
     async def cancel(self, command: BookingCancel, *, at: datetime) -> list[Emit]:
         stored = await BookingRecord.get(command.booking)
         if stored is None:
@@ -203,15 +216,24 @@ class Bookings:
         if stored.status == "rejected":
             raise PermanentError(f"booking '{command.booking}' was rejected; there is nothing to cancel")
         already = stored.status == "cancelled"
+        collection = BookingRecord.get_pymongo_collection()
+        # The status first: from here on the scheduler stores no more executions of this booking.
+        await collection.update_one({"_id": command.booking}, {"$set": {"status": "cancelled"}})
         cancelled = await self._transitions.move_booking(
             command.booking, ExecutionState.CANCELLED, at=at, reason=command.reason or "booking cancelled"
         )
+        # Those the scheduler had not stored yet are cancelled with their booking: listed, never stored.
+        unstored = [] if already else planned.unstored_ids(stored)
         for resource in stored.request.resources:
             await calendar.release(resource, booking=command.booking)
         event = BookingCancelled(
-            id=f"{command.id}:cancelled", booking=command.booking, executions=cancelled, already=already
+            id=f"{command.id}:cancelled",
+            booking=command.booking,
+            executions=[*cancelled, *unstored][:LISTED_MAX],
+            count=len(cancelled) + (0 if already else planned.unstored_count(stored)),
+            already=already,
         )
-        await BookingRecord.get_pymongo_collection().update_one(
+        await collection.update_one(
             {"_id": command.booking},
             {"$set": {"status": "cancelled", f"cancellations.{command.id}": event.model_dump(mode="json")}},
         )
@@ -233,8 +255,7 @@ class Bookings:
 
 def _record(
     request: BookingRequest,
-    status: str,
-    executions: list[str],
+    status: BookingStatus,
     subject: str,
     event: Message,
     at: datetime,
@@ -244,7 +265,7 @@ def _record(
         id=request.id,
         request=request,
         status=status,
-        executions=executions,
+        executions=getattr(event, "executions", []),
         outcome_subject=subject,
         outcome=event.model_dump(mode="json"),
         decided_at=at,

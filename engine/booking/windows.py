@@ -10,17 +10,30 @@ the end of the booking.
 
 Execution ids are derived, not drawn: the same booking and occurrence always give the same id, so a
 replayed booking upserts the same executions instead of scheduling them twice.
+
+A booking is stored as its `Schedule` (start, end, cron, duration), never as its list of windows: a
+calendar claim and a booking record cost the same for one execution as for a hundred thousand.
+Whoever needs the windows expands them: all of them as integer spans for a conflict check (cached per
+process, so a calendar's recurring claims are expanded once, not on every booking), or a slice of
+them, lazily, for the scheduler's horizon and for listings.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
+from array import array
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from engine.booking.cron import occurrences, resolution
+from engine.booking.cron import TooManyOccurrences, following, occurrences, resolution
 from schemas.names import KUBE_NAME_MAX
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 #: Hex digits of the sha256 of a booking id kept when the id must be shortened: 40 bits, so two
 #: long ids that share their first characters still get distinct execution ids.
@@ -39,6 +52,95 @@ class Window:
             raise ValueError(f"a window needs aware datetimes, got {self.start!r} to {self.end!r}")
         if self.end <= self.start:
             raise ValueError(f"window end {self.end.isoformat()} must be after its start {self.start.isoformat()}")
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+#: Expanded schedules kept per process (each at most the per-booking limit of windows, 16 bytes each).
+_CACHED_SCHEDULES: Final = 256
+
+
+def microseconds(moment: datetime) -> int:
+    """An instant as integer microseconds since the epoch: exact, and cheap to sort and compare."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def instant(value: int) -> datetime:
+    return _EPOCH + value * _MICROSECOND
+
+
+@dataclass(frozen=True, slots=True)
+class Spans:
+    """A schedule's windows as two sorted arrays of microseconds: starts, and the matching ends."""
+
+    starts: array[int]
+    ends: array[int]
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When a booking's executions run: once over [start, end) (or for `duration`), or at each cron
+    occurrence for `duration` (one cron step without one)."""
+
+    start: datetime
+    end: datetime
+    cron: str | None = None
+    duration: timedelta | None = None
+
+    def window(self, moment: datetime) -> Window:
+        """The window of the execution that starts at `moment`."""
+        if self.cron is None:
+            return Window(moment, self.end if self.duration is None else min(self.end, moment + self.duration))
+        length = resolution(self.cron) if self.duration is None else self.duration
+        return Window(moment, min(self.end, moment + length))
+
+    def windows(self, limit: int) -> list[Window]:
+        """Every window, in order; raises what `occurrences` raises (see `execution_windows`)."""
+        return execution_windows(self.start, self.end, self.cron, self.duration, limit)
+
+    def starts(self, since: datetime, until: datetime) -> Iterator[datetime]:
+        """Start instants of the windows that start in [since, until), lazily."""
+        if self.cron is None:
+            if since <= self.start < until:
+                yield self.start
+            return
+        yield from following(self.cron, max(since, self.start), min(until, self.end))
+
+    def spans(self, limit: int) -> Spans:
+        """Every window as integer spans, expanded once per process (`TooManyOccurrences` past `limit`)."""
+        key = (self.start, self.end, self.cron, self.duration)
+        with _lock:
+            cached = _expanded.get(key)
+            if cached is not None:
+                _expanded.move_to_end(key)
+        if cached is None:
+            windows = self.windows(limit)
+            cached = Spans(
+                array("q", [microseconds(w.start) for w in windows]), array("q", [microseconds(w.end) for w in windows])
+            )
+            with _lock:
+                _expanded[key] = cached
+                if len(_expanded) > _CACHED_SCHEDULES:
+                    _expanded.popitem(last=False)
+        if len(cached) > limit:
+            raise TooManyOccurrences(limit)
+        return cached
+
+    async def expand(self, limit: int) -> Spans:
+        """`spans`, off the event loop when it has to expand a cron: 100,000 occurrences take seconds of
+        CPU, and the other bookings (and every other handler of this process) must not wait for them."""
+        with _lock:
+            cached = (self.start, self.end, self.cron, self.duration) in _expanded
+        if self.cron is None or cached:
+            return self.spans(limit)
+        return await asyncio.to_thread(self.spans, limit)
+
+
+_lock = threading.Lock()
+_expanded: OrderedDict[tuple[datetime, datetime, str | None, timedelta | None], Spans] = OrderedDict()
 
 
 def execution_windows(

@@ -59,6 +59,28 @@ class Delivery:
 
 
 type Handler[M: Message] = Callable[[M, Delivery], Awaitable[None]]
+#: Answers a command given up on after `max_deliver` deliveries, with the reason: its requester still
+#: gets an outcome (a booking request is rejected `unavailable`).
+type OnExhausted[M: Message] = Callable[[M, str], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Exhausted[M: Message]:
+    """The `OnExhausted` of one durable consumer, and the schema its messages decode into."""
+
+    model: type[M]
+    answer: OnExhausted[M]
+
+    async def __call__(self, body: bytes, headers: Mapping[str, str], reason: str, max_payload: int) -> None:
+        decoded = decode(self.model, body, headers, max_payload=max_payload)
+        if not isinstance(decoded, Rejection):  # one that never decoded was answered as invalid then
+            await self.answer_safely(decoded, reason)
+
+    async def answer_safely(self, message: M, reason: str) -> None:
+        try:
+            await self.answer(message, reason)
+        except Exception:
+            log.exception("could not answer %s after giving up on it", message.id)
 
 
 def backoff_delay(settings: Settings, deliveries: int) -> float:
@@ -74,6 +96,8 @@ class Consumers:
         self._settings = settings
         self._dead_letters = dead_letters
         self._instruments = instruments
+        self.exhausted: dict[str, Exhausted[Any]] = {}
+        """Durable consumer name → what answers a message given up on (also after the MAX_DELIVERIES advisory)."""
 
     def durable[M: Message](
         self,
@@ -84,25 +108,31 @@ class Consumers:
         model: type[M],
         max_workers: int = 1,
         on_invalid: OnInvalid | None = None,
+        on_exhausted: OnExhausted[M] | None = None,
     ) -> Callable[[Handler[M]], Handler[M]]:
         """Decorator: run the handler for every message on `subject`, with the policy of this module.
 
-        `on_invalid` answers a body that fails its schema with the command's own outcome event too.
+        `max_workers` messages are handled at once (each settled on its own). `on_invalid` answers a body
+        that fails its schema with the command's own outcome event too; `on_exhausted`, one given up on.
         """
         spec = stream_for(subject)
         if spec is None:
             raise ValueError(f"{subject} is not captured by any jetflow stream")
         settings = self._settings
+        durable = f"jetflow-{name}"
+        exhausted = None if on_exhausted is None else Exhausted(model, on_exhausted)
+        if exhausted is not None:
+            self.exhausted[durable] = exhausted
 
         def register(handler: Handler[M]) -> Handler[M]:
             async def consume(message: NatsMessage) -> None:
-                await self._consume(message, subject, model, handler, on_invalid)
+                await self._consume(message, subject, model, handler, on_invalid, exhausted)
 
             extra: dict[str, Any] = {"max_workers": max_workers} if max_workers > 1 else {}
             router.subscriber(
                 subject,
                 stream=JStream(name=spec.name, declare=False),
-                durable=f"jetflow-{name}",
+                durable=durable,
                 pull_sub=PullSub(batch_size=settings.pull_batch, timeout=5.0),
                 config=ConsumerConfig(
                     ack_policy=NatsAckPolicy.EXPLICIT,
@@ -120,7 +150,13 @@ class Consumers:
         return register
 
     async def _consume[M: Message](
-        self, message: NatsMessage, label: str, model: type[M], handler: Handler[M], on_invalid: OnInvalid | None
+        self,
+        message: NatsMessage,
+        label: str,
+        model: type[M],
+        handler: Handler[M],
+        on_invalid: OnInvalid | None,
+        exhausted: Exhausted[M] | None,
     ) -> None:
         started = time.perf_counter()
         raw = message.raw_message
@@ -146,7 +182,7 @@ class Consumers:
             else:
                 published_at = meta.timestamp.astimezone(UTC) if meta.timestamp else datetime.now(UTC)
                 delivery = Delivery(raw.subject, headers, meta.num_delivered, meta.sequence.stream, published_at)
-                outcome = await self._run(handler, decoded, delivery, origin)
+                outcome = await self._run(handler, decoded, delivery, origin, exhausted)
             if outcome == "retried":
                 await message.nack(delay=backoff_delay(self._settings, meta.num_delivered))
             else:
@@ -161,7 +197,9 @@ class Consumers:
             self._instruments.latency.record(time.perf_counter() - started, attributes)
             self._instruments.messages.add(1, {**attributes, "outcome": outcome})
 
-    async def _run[M: Message](self, handler: Handler[M], event: M, delivery: Delivery, origin: Origin) -> str:
+    async def _run[M: Message](
+        self, handler: Handler[M], event: M, delivery: Delivery, origin: Origin, exhausted: Exhausted[M] | None
+    ) -> str:
         try:
             # A handler that hangs would stall this consumer: give up before JetStream redelivers.
             async with asyncio.timeout(self._settings.handler_timeout):
@@ -177,9 +215,10 @@ class Consumers:
             else:
                 reason = f"{type(error).__name__}: {error}"
             if delivery.deliveries >= self._settings.max_deliver:
-                await self._dead_letters.record(
-                    origin, "exhausted", f"gave up after {delivery.deliveries} deliveries: {reason}"
-                )
+                gave_up = f"gave up after {delivery.deliveries} deliveries: {reason}"
+                await self._dead_letters.record(origin, "exhausted", gave_up)
+                if exhausted is not None:
+                    await exhausted.answer_safely(event, gave_up)
                 return "dead_lettered"
             if isinstance(error, TemporaryError):
                 log.warning("temporary failure on %s (delivery %d): %s", delivery.subject, delivery.deliveries, reason)

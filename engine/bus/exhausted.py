@@ -17,11 +17,15 @@ from nats.errors import Error as NatsError
 from engine.bus.deadletter import Origin
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
+
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
+    from engine.bus.consumer import Exhausted
     from engine.bus.deadletter import DeadLetters
 
 log = logging.getLogger(__name__)
@@ -29,7 +33,11 @@ log = logging.getLogger(__name__)
 ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"
 
 
-async def watch_exhausted(nc: Client, js: JetStreamContext, dead_letters: DeadLetters) -> Subscription:
+async def watch_exhausted(
+    nc: Client, js: JetStreamContext, dead_letters: DeadLetters, answers: Mapping[str, Exhausted[Any]], max_payload: int
+) -> Subscription:
+    """Dead-letter what JetStream gave up on; `answers` (by consumer name) give its command an outcome too."""
+
     async def on_advisory(advisory: Msg) -> None:
         try:
             body = json.loads(advisory.data)
@@ -54,5 +62,7 @@ async def watch_exhausted(nc: Client, js: JetStreamContext, dead_letters: DeadLe
             "(the handler hung past ack_wait or its process died)"
         )
         await dead_letters.record(origin, "exhausted", reason)
+        if (answer := answers.get(origin.label)) is not None:
+            await answer(origin.body, origin.headers, reason, max_payload)
 
     return await nc.subscribe(ADVISORY, queue="jetflow-exhausted", cb=on_advisory)

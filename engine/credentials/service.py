@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from engine.booking import planned
 from engine.booking.service import Emit
 from engine.credentials import lease as leases
 from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
 from engine.errors import TemporaryError
 from engine.executions.states import FINAL
-from engine.executions.store import ExecutionRecord
 from engine.kube import names
 from engine.peers import PeerUnavailable
 from engine.store import create_once
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from engine.catalog.store import Catalog
-    from engine.executions.store import Transitions
+    from engine.executions.store import ExecutionRecord, Transitions
     from engine.peers import PeerClient
     from engine.runtime import Clock
     from engine.settings import Settings
@@ -89,7 +89,7 @@ class Credentials:
         try:
             plan = await self._plan(request)
         except Refused as refusal:
-            return await self._fail(request, refusal, None, execution=await ExecutionRecord.get(request.execution))
+            return await self._fail(request, refusal, None, execution=await planned.stored(request.execution))
         lease, created = await create_once(
             CredentialLease(
                 id=request.id,
@@ -155,7 +155,7 @@ class Credentials:
             raise Refused("unknown_storage", f"'{request.storage}' is not a storage resource in the catalog")
         if compute is None or compute.kind != "compute":
             raise Refused("unknown_compute", f"'{request.compute}' is not a compute resource in the catalog")
-        execution = await ExecutionRecord.get(request.execution)
+        execution = await planned.stored(request.execution)
         if execution is not None and execution.state in FINAL:
             raise Refused("execution_ended", f"execution '{request.execution}' already ended ({execution.state})")
         if request.expires_at is not None:
@@ -279,7 +279,7 @@ class Credentials:
 
     async def requests_for(self, event: ExecutionDispatched) -> list[CredentialRequest]:
         """One request per storage resource of a dispatched execution, for its first compute resource."""
-        execution = await ExecutionRecord.get(event.execution)
+        execution = await planned.stored(event.execution)
         if execution is None:
             raise TemporaryError(f"execution '{event.execution}' is not in the store (yet)")
         found = await self._catalog.resources(execution.resources)

@@ -13,15 +13,12 @@ from pymongo.errors import BulkWriteError
 
 from engine.booking import calendar
 from engine.executions.states import FINAL, predecessors
-from engine.paging import page
 from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from opentelemetry.metrics import Counter
-
-    from schemas.queries import ExecutionList
 
 log = logging.getLogger(__name__)
 _DUPLICATE_KEY = 11000
@@ -113,7 +110,7 @@ class Transitions:
         if record is None or not await self.move(execution, target, at=at, reason=reason):
             return False
         for resource in record.resources:
-            await calendar.release(resource, execution=execution)
+            await calendar.give_back(resource, booking=record.booking, start=record.planned_at)
         return True
 
     async def move_booking(self, booking: str, target: ExecutionState, *, at: datetime, reason: str = "") -> list[str]:
@@ -127,25 +124,3 @@ class Transitions:
                 {"$set": {"state": str(target), "updated_at": at, "reason": reason}},
             )
         return ids
-
-
-async def list_executions(query: ExecutionList) -> dict[str, Any]:
-    condition: dict[str, Any] = {}
-    if query.booking:
-        condition["booking"] = query.booking
-    if query.state:
-        condition["state"] = query.state
-    if query.resource:
-        condition["resources"] = query.resource
-    planned: dict[str, datetime] = {}
-    if query.after:
-        planned["$gte"] = query.after
-    if query.before:
-        planned["$lt"] = query.before
-    if planned:
-        condition["planned_at"] = planned
-    documents, following = await page(
-        ExecutionRecord.get_pymongo_collection(), condition, cursor=query.cursor, limit=query.limit
-    )
-    items = [ExecutionRecord.model_validate(document).public() for document in documents]
-    return {"items": items, "next": following}

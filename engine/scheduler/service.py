@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from engine.executions.states import UNFIRED
 from engine.executions.store import ExecutionRecord
+from engine.scheduler.horizon import Horizon
 from engine.scheduler.policy import Fire, decide
 from schemas import subjects
 from schemas.execution import ExecutionDue, ExecutionHeld, ExecutionMissed, ExecutionState
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PENDING = [str(ExecutionState.SCHEDULED), str(ExecutionState.HELD)]
+PENDING = sorted(str(state) for state in UNFIRED)
 #: Extra condition of the firing compare-and-set: a paused execution is never fired.
 NOT_PAUSED = {"paused": {"$ne": True}}
 WINDOW_ENDED_PAUSED = "its window ended while its booking was paused"
@@ -70,6 +72,7 @@ class Scheduler:
         self._refill_every = refill
         self._lateness = lateness
         self._outcomes = outcomes
+        self._horizon_store = Horizon(publisher=publisher, transitions=transitions)
         self._aps: AsyncIOScheduler | None = None
         self._planned: dict[str, str] = {}
         """Execution → booking of every timer job loaded."""
@@ -150,10 +153,11 @@ class Scheduler:
         if self._aps is None:
             return 0
         until = self._clock.now() + timedelta(seconds=self._horizon)
+        if bookings is not None and not bookings:
+            return 0
+        await self._horizon_store.store(until, at=self._clock.now(), bookings=bookings)
         query: dict[str, Any] = {"state": {"$in": PENDING}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
         if bookings is not None:
-            if not bookings:
-                return 0
             query["booking"] = {"$in": sorted(bookings)}
         documents = await ExecutionRecord.get_pymongo_collection().find(query).sort("planned_at", 1).to_list()
         current = {str(document["_id"]) for document in documents}

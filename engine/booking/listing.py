@@ -1,0 +1,163 @@
+"""`execution.list` and `schedule.upcoming`: stored executions and planned ones, in one order.
+
+An execution the scheduler has not stored yet (beyond its horizon, see `planned`) is listed all the
+same, with its deterministic id and the fields it will be stored with. A page reads the stored
+executions after the cursor (one command), the bookings that still plan some (one command), and
+merges them lazily: each booking yields its planned executions in order, so a page costs its size in
+cron steps per booking, whatever the bookings' lengths.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from engine.booking import planned
+from engine.booking.records import BookingRecord
+from engine.errors import PermanentError
+from engine.executions.states import UNFIRED
+from engine.executions.store import ExecutionRecord
+from engine.paging import page
+from schemas.execution import ExecutionState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator
+
+    from schemas.queries import ExecutionList, Upcoming
+
+#: The state a planned execution is listed in, by its booking's status.
+_PLANNED_STATE = {"confirmed": ExecutionState.SCHEDULED, "cancelled": ExecutionState.CANCELLED}
+_BY_STATE = {str(state): status for status, state in _PLANNED_STATE.items()}
+
+type Key = tuple[Any, ...]
+
+
+async def list_executions(query: ExecutionList) -> dict[str, Any]:
+    condition: dict[str, Any] = {}
+    if query.booking:
+        condition["booking"] = query.booking
+    if query.state:
+        condition["state"] = query.state
+    if query.resource:
+        condition["resources"] = query.resource
+    planned_at: dict[str, datetime] = {}
+    if query.after:
+        planned_at["$gte"] = query.after
+    if query.before:
+        planned_at["$lt"] = query.before
+    if planned_at:
+        condition["planned_at"] = planned_at
+    documents, following = await page(
+        ExecutionRecord.get_pymongo_collection(), condition, cursor=query.cursor, limit=query.limit
+    )
+    bookings: dict[str, Any] = {}
+    if query.state is not None:
+        if query.state not in _BY_STATE:
+            return _reply(_records(documents), following, [], query.limit, by_id, _id_cursor)
+        bookings["status"] = _BY_STATE[query.state]
+    if query.booking:
+        bookings["_id"] = query.booking
+    if query.resource:
+        bookings["request.resources"] = query.resource
+    after = query.cursor
+
+    def of(record: BookingRecord) -> Iterator[ExecutionRecord]:
+        executions = planned.unstored(record, since=query.after, until=query.before)
+        return executions if after is None else itertools.dropwhile(lambda e: e.id <= after, executions)
+
+    sources = [of(record) for record in await _planning(bookings)]
+    return _reply(_records(documents), following, sources, query.limit, by_id, _id_cursor)
+
+
+async def upcoming(query: Upcoming) -> dict[str, Any]:
+    condition: dict[str, Any] = {"state": {"$in": sorted(str(state) for state in UNFIRED)}}
+    if query.booking:
+        condition["booking"] = query.booking
+    documents, following = await page(
+        ExecutionRecord.get_pymongo_collection(),
+        condition,
+        cursor=query.cursor,
+        limit=query.limit,
+        by_time="planned_at",
+    )
+    bookings: dict[str, Any] = {"status": "confirmed"}
+    if query.booking:
+        bookings["_id"] = query.booking
+    since, last = _time_cursor(query.cursor) if query.cursor else (None, "")
+
+    def of(record: BookingRecord) -> Iterator[ExecutionRecord]:
+        executions = planned.unstored(record, since=since)
+        if since is None:
+            return executions
+        return itertools.dropwhile(lambda e: (e.planned_at, e.id) <= (since, last), executions)
+
+    sources = [of(record) for record in await _planning(bookings)]
+    return _reply(_records(documents), following, sources, query.limit, by_time, _time_cursor_of)
+
+
+async def _planning(condition: dict[str, Any]) -> list[BookingRecord]:
+    """Bookings with executions not stored yet, among those `condition` selects."""
+    documents = (
+        await BookingRecord.get_pymongo_collection().find({**condition, "next_unstored": {"$ne": None}}).to_list()
+    )
+    return [BookingRecord.model_validate(document) for document in documents]
+
+
+def _records(documents: list[dict[str, Any]]) -> list[ExecutionRecord]:
+    return [ExecutionRecord.model_validate(document) for document in documents]
+
+
+def _reply(
+    stored: list[ExecutionRecord],
+    following: str | None,
+    sources: list[Iterator[ExecutionRecord]],
+    limit: int,
+    key: Callable[[ExecutionRecord], Key],
+    cursor_of: Callable[[ExecutionRecord], str],
+) -> dict[str, Any]:
+    """The first `limit` of the stored page and the planned sources merged by `key`, and the next cursor.
+
+    The stored page holds the first `limit` stored executions after the cursor, so no later stored one
+    can be among the first `limit` of the union; one more item, stored (`following`) or planned, means
+    there is a next page.
+    """
+    merged = _once(heapq.merge(stored, *sources, key=key))
+    items = list(itertools.islice(merged, limit + 1))
+    more = len(items) > limit or (following is not None and len(items) == limit)
+    items = items[:limit]
+    return {"items": [item.public() for item in items], "next": cursor_of(items[-1]) if more and items else None}
+
+
+def _once(records: Iterable[ExecutionRecord]) -> Iterator[ExecutionRecord]:
+    """Each id once: an execution being stored right now is both stored and still planned, side by side."""
+    last = None
+    for record in records:
+        if record.id != last:
+            yield record
+        last = record.id
+
+
+def by_id(record: ExecutionRecord) -> Key:
+    return (record.id,)
+
+
+def by_time(record: ExecutionRecord) -> Key:
+    return (record.planned_at, record.id)
+
+
+def _id_cursor(record: ExecutionRecord) -> str:
+    return record.id
+
+
+def _time_cursor_of(record: ExecutionRecord) -> str:
+    return f"{record.planned_at.isoformat()}|{record.id}"
+
+
+def _time_cursor(cursor: str) -> tuple[datetime, str]:
+    moment, _, last = cursor.partition("|")
+    try:
+        return datetime.fromisoformat(moment), last
+    except ValueError:
+        raise PermanentError(f"cursor {cursor!r} is not a `next` of this endpoint") from None

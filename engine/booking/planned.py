@@ -1,0 +1,112 @@
+"""A booking's executions that are planned but not stored yet: derived from its schedule on demand.
+
+Deciding a booking writes its record and its calendar claims, never its executions: a hundred thousand
+execution documents would make one booking cost a hundred thousand writes and stall every booking
+behind it. The scheduler stores them as they enter its horizon (`next_unstored` on the record moves
+forward), and until then they exist only as the booking's schedule. This module turns that schedule
+back into the executions it stands for, with the same deterministic ids and the same fields they will
+be stored with, so listings and cancellations treat both alike.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from engine.booking.records import LISTED_MAX, BookingRecord
+from engine.booking.windows import Schedule, execution_id
+from engine.executions.store import ExecutionRecord, insert_executions
+from schemas.execution import ExecutionState
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+
+def schedule_of(record: BookingRecord) -> Schedule:
+    request = record.request
+    return Schedule(request.start, request.end, request.cron, request.duration)
+
+
+def unstored_starts(
+    record: BookingRecord, *, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[datetime]:
+    """Planned times of the executions not stored yet, in [since, until), in order, lazily."""
+    if record.next_unstored is None or record.status == "rejected":
+        return
+    schedule = schedule_of(record)
+    low = record.next_unstored if since is None else max(since, record.next_unstored)
+    yield from schedule.starts(low, schedule.end if until is None else until)
+
+
+def execution(record: BookingRecord, start: datetime) -> ExecutionRecord:
+    """The execution of `record` planned at `start`, as it is (or will be) stored."""
+    request = record.request
+    cancelled = record.status == "cancelled"
+    return ExecutionRecord(
+        id=execution_id(record.id, start),
+        booking=record.id,
+        workflow=request.workflow,
+        resources=request.resources,
+        planned_at=start,
+        window_end=schedule_of(record).window(start).end,
+        state=ExecutionState.CANCELLED if cancelled else ExecutionState.SCHEDULED,
+        reason="booking cancelled" if cancelled else "",
+        paused=record.paused and not cancelled,
+        updated_at=record.decided_at,
+    )
+
+
+def unstored(
+    record: BookingRecord, *, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[ExecutionRecord]:
+    for start in unstored_starts(record, since=since, until=until):
+        yield execution(record, start)
+
+
+def unstored_ids(record: BookingRecord, limit: int = LISTED_MAX) -> list[str]:
+    ids: list[str] = []
+    for start in unstored_starts(record):
+        if len(ids) == limit:
+            break
+        ids.append(execution_id(record.id, start))
+    return ids
+
+
+def unstored_count(record: BookingRecord) -> int:
+    if record.next_unstored is None or record.status == "rejected":
+        return 0
+    return max(0, record.execution_count - record.stored_count)
+
+
+async def stored(execution_id_: str) -> ExecutionRecord | None:
+    """The execution with this id, stored now if it was only planned: for effects made ahead of its
+    time (credentials), which its cancellation or end must reach like those of any stored execution."""
+    if (found := await ExecutionRecord.get(execution_id_)) is not None:
+        return found
+    if (found := await _still_planned(execution_id_)) is not None:
+        await insert_executions([found])
+    return found
+
+
+async def find(execution_id_: str) -> ExecutionRecord | None:
+    """The execution with this id, stored or still planned (at most two lookups)."""
+    return await ExecutionRecord.get(execution_id_) or await _still_planned(execution_id_)
+
+
+async def _still_planned(execution_id_: str) -> ExecutionRecord | None:
+    """The planned execution with this id, found through the booking its id names.
+
+    An id shortened with a digest (booking ids longer than about 45 characters) cannot be traced back:
+    such an execution is found only once stored.
+    """
+    booking, _, stamp = execution_id_.rpartition("-")
+    try:
+        moment = datetime.strptime(stamp, "%Y%m%dt%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    if not booking or (record := await BookingRecord.get(booking)) is None:
+        return None
+    for start in unstored_starts(record, since=moment, until=moment + timedelta(seconds=1)):
+        if execution_id(record.id, start) == execution_id_:
+            return execution(record, start)
+    return None
