@@ -350,6 +350,7 @@ async def plan(
     stamped = [t.stamped - p for t, p in fired if t.stamped is not None]
     observed = [t.started_wall - p for t, p in fired if t.started_wall is not None]
     v["b.fired"] = len(fired)
+    v["b.late"] = sum(1 for late in observed if late > 1.0)
     for name, values in (("stamped", stamped), ("observed", observed)):
         v[f"b.{name}.p50"], v[f"b.{name}.p99"] = ms(values, 0.5), ms(values, 0.99)
         v[f"b.{name}.max"] = max(values) * 1000 if values else float("nan")
@@ -602,6 +603,7 @@ ROWS = [
     ("b.registered", "b  schedules registered", "{:.0f}", "higher"),
     ("b.register.rate", "b  registered per second", "{:.1f}", "higher"),
     ("b.fired", "b  fired", "{:.0f}", "higher"),
+    ("b.late", "b  fired and seen more than 1 s late", "{:.0f}", "lower"),
     ("b.stamped.p50", "b  lateness p50 ms, stamped (due `at` / workflow_start_time)", "{:.1f}", "lower"),
     ("b.stamped.p99", "b  lateness p99 ms, stamped", "{:.1f}", "lower"),
     ("b.stamped.max", "b  lateness max ms, stamped", "{:.1f}", "lower"),
