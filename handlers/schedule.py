@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.booking import planned
@@ -71,10 +72,17 @@ async def install(runtime: Runtime) -> None:
         if msg.subject == REFRESH:
             booking = msg.data.decode(errors="replace").strip() or None
         else:
-            with contextlib.suppress(ValueError, AttributeError):
-                found = json.loads(msg.data).get("booking")
+            with contextlib.suppress(ValueError, AttributeError, TypeError):
+                event = json.loads(msg.data)
+                found = event.get("booking")
                 booking = found if isinstance(found, str) and found else None
+                if msg.subject == subjects.BOOKING_CONFIRMED and beyond_horizon(datetime.fromisoformat(event["start"])):
+                    return  # nothing of it to store or load yet: a periodic refill does it in time
         scheduler.nudge(booking)
+
+    def beyond_horizon(start: datetime) -> bool:
+        # The periodic refill reaches it at least `refill` seconds before it enters the horizon's end.
+        return start > runtime.clock.now() + timedelta(seconds=settings.scheduler_horizon + settings.scheduler_refill)
 
     subscriptions = [
         await nc.subscribe(subject, cb=nudge)

@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine.app import Engine
-from engine.booking import calendar
-from engine.booking.calendar import ResourceCalendar
+from engine.booking.calendar import Calendars, ResourceCalendar
 from engine.errors import TemporaryError
 from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
@@ -239,14 +238,14 @@ async def test_a_booking_that_cannot_be_decided_is_rejected_unavailable_and_keep
     engine: Runtime, client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await register(client, NODE, STORAGE)
-    real_claim = calendar.claim
+    real_claim = Calendars.claim
 
-    async def store_fails_after_the_first(resource: str, *args: Any, **kwargs: Any) -> Any:
+    async def store_fails_after_the_first(self: Calendars, resource: str, *args: Any, **kwargs: Any) -> Any:
         if resource == "node-a":  # claimed after minio-b (sorted order): minio-b's claim is partial
             raise TemporaryError("the store is down")
-        return await real_claim(resource, *args, **kwargs)
+        return await real_claim(self, resource, *args, **kwargs)
 
-    monkeypatch.setattr(calendar, "claim", store_fails_after_the_first)
+    monkeypatch.setattr(Calendars, "claim", store_fails_after_the_first)
     js = client.jetstream()
     request = booking("stuck", 10, 70, resources=["node-a", "minio-b"])
     await js.publish("jetflow.booking.request", json.dumps(request).encode(), headers={"Nats-Msg-Id": "stuck"})
@@ -256,7 +255,7 @@ async def test_a_booking_that_cannot_be_decided_is_rejected_unavailable_and_keep
     assert "gave up after 3 deliveries" in rejected["reason"]
     [(_, letter)] = await wait_for_messages(client, "JETFLOW_DLQ", "jetflow.dlq.>", 1)
     assert letter["code"] == "exhausted"
-    monkeypatch.setattr(calendar, "claim", real_claim)
+    monkeypatch.setattr(Calendars, "claim", real_claim)
     partial = await ResourceCalendar.get("minio-b")
     assert partial is not None  # it was claimed...
     assert partial.claims == []  # ...and given back

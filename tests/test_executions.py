@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.booking import calendar
-from engine.booking.calendar import Reservation, ResourceCalendar
+from engine.booking.calendar import Calendars, Reservation, ResourceCalendar
 from engine.booking.windows import Schedule, execution_id
 from engine.executions.states import FINAL, PENDING, can_move, predecessors
 from engine.executions.store import ExecutionRecord, Transitions, insert_executions
@@ -99,7 +98,7 @@ async def test_an_ended_execution_releases_its_claims(engine: Runtime) -> None:
         ]
     )
     reservation = Reservation.of("bk-2", schedule, len(windows))
-    assert await calendar.claim("node-a", 1, reservation, schedule.spans(10), prune_before=now) is None
+    assert await Calendars().claim("node-a", 1, reservation, schedule.spans(10), prune_before=now) is None
     transitions = Transitions(Count())  # type: ignore[arg-type]
     assert await transitions.finish(ids[0], State.SUCCEEDED, at=now)
     assert not await transitions.finish(ids[0], State.FAILED, at=now)

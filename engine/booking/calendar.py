@@ -17,16 +17,18 @@ for ever.
 from __future__ import annotations
 
 import asyncio
+import json
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo.errors import DuplicateKeyError
 
 from engine.booking.conflicts import conflict_of_spans
-from engine.booking.windows import Schedule, execution_id, microseconds
+from engine.booking.windows import Schedule, execution_id, instant, microseconds
 from engine.errors import TemporaryError
 
 if TYPE_CHECKING:
@@ -61,11 +63,26 @@ class Reservation(BaseModel):
         duration = None if self.seconds is None else timedelta(seconds=self.seconds)
         return Schedule(self.start, self.end, self.cron, duration)
 
+    def encode(self) -> str:
+        """One string per reservation, instants in exact microseconds: the store copies and re-encodes a
+        document on every update, and a list of strings costs it a fraction of a list of sub-documents."""
+        fields = [self.booking, microseconds(self.start), microseconds(self.end), self.cron, self.seconds, self.count]
+        return json.dumps(fields, separators=(",", ":"))
+
+    @classmethod
+    def decode(cls, text: str) -> Reservation:
+        return cls.from_fields(json.loads(text))
+
+    @classmethod
+    def from_fields(cls, fields: list[Any]) -> Reservation:
+        booking, start, end, cron, seconds, count = fields
+        return cls(booking=booking, start=instant(start), end=instant(end), cron=cron, seconds=seconds, count=count)
+
 
 class ResourceCalendar(Document):
     id: str  # type: ignore[assignment]  # the resource id
     version: int = 0
-    claims: list[Reservation] = Field(default_factory=list)
+    claims: list[str] = Field(default_factory=list, description="The reservations, each `Reservation.encode`d.")
     released: dict[str, list[datetime]] = Field(
         default_factory=dict, description="Booking → starts of its windows given back early (their execution ended)."
     )
@@ -73,63 +90,110 @@ class ResourceCalendar(Document):
     class Settings:
         name = "calendars"
 
+    @property
+    def reservations(self) -> list[Reservation]:
+        return [Reservation.decode(claim) for claim in self.claims]
+
     def held(self) -> list[str]:
         """Ids of the executions whose windows this calendar still holds, in time order."""
         held: list[tuple[datetime, str]] = []
-        for claim in self.claims:
-            given_back = set(self.released.get(claim.booking, ()))
+        for claim in self.reservations:
+            given_back = {_millis(microseconds(start)) for start in self.released.get(claim.booking, ())}
             windows = claim.schedule.windows(claim.count)
-            held += [(w.start, execution_id(claim.booking, w.start)) for w in windows if w.start not in given_back]
+            held += [
+                (w.start, execution_id(claim.booking, w.start))
+                for w in windows
+                if _millis(microseconds(w.start)) not in given_back
+            ]
         return [execution for _, execution in sorted(held)]
 
 
-async def claim(
-    resource: str, capacity: int, new: Reservation, spans: Spans, *, prune_before: datetime
-) -> Conflict | None:
-    """Claim every window of `new` (`spans`, its expansion) on `resource`, or return the first conflict.
+class Calendars:
+    """Claims taken by this engine: one at a time per resource, each starting from the calendar as this
+    engine last wrote it (a guess the version check confirms), so a claim costs one store command while
+    no other replica writes the same calendar."""
 
-    Two store commands, whatever the number of windows on either side.
-    """
-    collection = ResourceCalendar.get_pymongo_collection()
-    fresh = list(zip(spans.starts, spans.ends, strict=True))
-    low, high = spans.starts[0], spans.ends[-1]
-    for _ in range(MAX_ATTEMPTS):
-        stored = await collection.find_one({"_id": resource})
-        calendar = ResourceCalendar.model_validate(stored) if stored else ResourceCalendar(id=resource)
-        # Idempotency guard: a replay of the same booking finds its own claim and takes nothing more.
-        if any(reservation.booking == new.booking for reservation in calendar.claims):
-            return None
-        kept = [reservation for reservation in calendar.claims if reservation.end > prune_before]
-        released = {r.booking: _still_open(r, calendar.released.get(r.booking, []), prune_before) for r in kept}
-        released = {booking: starts for booking, starts in released.items() if starts}
-        existing: list[tuple[int, int]] = []
-        owners: list[str] = []
-        for reservation in kept:
-            window = await _overlapping(reservation, set(released.get(reservation.booking, ())), low, high)
-            existing += window
-            owners += [reservation.booking] * len(window)
-        if len(existing) + len(fresh) > _CHECKED_INLINE:  # a long sweep runs off the event loop
-            conflict = await asyncio.to_thread(conflict_of_spans, existing, owners, fresh, capacity)
-        else:
-            conflict = conflict_of_spans(existing, owners, fresh, capacity)
-        if conflict is not None:
-            return conflict
-        document = {
-            "claims": [reservation.model_dump() for reservation in (*kept, new)],
-            "released": released,
-        }
-        if stored is None:
-            try:
-                await collection.insert_one({"_id": resource, "version": 1, **document})
-            except DuplicateKeyError:
-                continue  # another replica created the calendar first: re-read it
-            return None
-        result = await collection.update_one(
-            {"_id": resource, "version": calendar.version}, {"$set": {**document, "version": calendar.version + 1}}
-        )
-        if result.modified_count == 1:
-            return None
-    raise TemporaryError(f"calendar of {resource} is contended; retrying later")
+    def __init__(self) -> None:
+        self._claiming: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._written: dict[str, dict[str, Any]] = {}
+        """Resource → the calendar as this engine last wrote it."""
+
+    async def claim(
+        self, resource: str, capacity: int, new: Reservation, spans: Spans, *, prune_before: datetime
+    ) -> Conflict | None:
+        """Claim every window of `new` (`spans`, its expansion) on `resource`, or return the first conflict.
+
+        One store command when this engine wrote the calendar last, two otherwise, whatever the number of
+        windows on either side: the version check catches any change made since by another replica, a
+        release, or an execution giving its window back.
+        """
+        # Concurrent bookings of one resource would only make each other's compare-and-set fail.
+        async with self._claiming[resource]:
+            return await self._claim(resource, capacity, new, spans, prune_before=prune_before)
+
+    async def _claim(
+        self,
+        resource: str,
+        capacity: int,
+        new: Reservation,
+        spans: Spans,
+        *,
+        prune_before: datetime,
+    ) -> Conflict | None:
+        collection = ResourceCalendar.get_pymongo_collection()
+        fresh = list(zip(spans.starts, spans.ends, strict=True))
+        low, high = spans.starts[0], spans.ends[-1]
+        for attempt in range(MAX_ATTEMPTS):
+            guess = self._written.pop(resource, None) if attempt == 0 else None
+            stored = guess if guess is not None else await collection.find_one({"_id": resource})
+            version = int(stored["version"]) if stored else 0
+            # Read raw, and only the reservations that could clash are turned into schedules: a calendar
+            # holds every future booking of its resource, and each claim must not cost all of them.
+            claims: list[str] = list(stored.get("claims", [])) if stored else []
+            fields = [json.loads(claim) for claim in claims]
+            # Idempotency guard: a replay of the same booking finds its own claim and takes nothing more.
+            if any(field[0] == new.booking for field in fields):
+                if guess is not None:
+                    continue  # only a write checks a guess: read what is stored
+                return None
+            cutoff = microseconds(prune_before)
+            kept = [(claim, field) for claim, field in zip(claims, fields, strict=True) if field[2] > cutoff]
+            given_back: dict[str, list[datetime]] = stored.get("released", {}) if stored else {}
+            existing: list[tuple[int, int]] = []
+            owners: list[str] = []
+            released: dict[str, list[datetime]] = {}
+            for _, field in kept:
+                if field[0] in given_back or (field[1] < high and field[2] > low):
+                    reservation = Reservation.from_fields(field)
+                    if starts := _still_open(reservation, given_back.get(reservation.booking, []), prune_before):
+                        released[reservation.booking] = starts
+                    if field[1] < high and field[2] > low:
+                        window = await _overlapping(reservation, set(starts), low, high)
+                        existing += window
+                        owners += [reservation.booking] * len(window)
+            if len(existing) + len(fresh) > _CHECKED_INLINE:  # a long sweep runs off the event loop
+                conflict = await asyncio.to_thread(conflict_of_spans, existing, owners, fresh, capacity)
+            else:
+                conflict = conflict_of_spans(existing, owners, fresh, capacity)
+            if conflict is not None:
+                if guess is not None:
+                    continue  # only a write checks a guess: the clash may have been released since
+                return conflict
+            document = {"claims": [*(claim for claim, _ in kept), new.encode()], "released": released}
+            if stored is None:
+                try:
+                    await collection.insert_one({"_id": resource, "version": 1, **document})
+                except DuplicateKeyError:
+                    continue  # another replica created the calendar first: re-read it
+                self._written[resource] = {"_id": resource, "version": 1, **document}
+                return None
+            result = await collection.update_one(
+                {"_id": resource, "version": version}, {"$set": {**document, "version": version + 1}}
+            )
+            if result.modified_count == 1:
+                self._written[resource] = {"_id": resource, "version": version + 1, **document}
+                return None
+        raise TemporaryError(f"calendar of {resource} is contended; retrying later")
 
 
 async def _overlapping(
@@ -138,8 +202,15 @@ async def _overlapping(
     """The windows of `reservation` that end after `low` and start before `high`, minus those given back."""
     spans = await reservation.schedule.expand(reservation.count)
     first, last = bisect_right(spans.ends, low), bisect_left(spans.starts, high)
-    skip = {microseconds(moment) for moment in given_back}
-    return [(spans.starts[i], spans.ends[i]) for i in range(first, max(first, last)) if spans.starts[i] not in skip]
+    skip = {_millis(microseconds(moment)) for moment in given_back}
+    return [
+        (spans.starts[i], spans.ends[i]) for i in range(first, max(first, last)) if _millis(spans.starts[i]) not in skip
+    ]
+
+
+def _millis(microseconds: int) -> int:
+    """Given-back starts come from stored executions, which keep milliseconds (BSON dates): compare at that."""
+    return microseconds // 1000
 
 
 def _still_open(reservation: Reservation, given_back: list[datetime], after: datetime) -> list[datetime]:
@@ -149,16 +220,30 @@ def _still_open(reservation: Reservation, given_back: list[datetime], after: dat
 
 
 async def release(resource: str, *, booking: str) -> None:
-    """Drop every claim of a booking (cancelled, or undone) on `resource`."""
-    await ResourceCalendar.get_pymongo_collection().update_one(
-        {"_id": resource},
-        {"$pull": {"claims": {"booking": booking}}, "$unset": {f"released.{booking}": ""}, "$inc": {"version": 1}},
-    )
+    """Drop every claim of a booking (cancelled, or undone) on `resource` (compare-and-set)."""
+    collection = ResourceCalendar.get_pymongo_collection()
+    for _ in range(MAX_ATTEMPTS):
+        stored = await collection.find_one({"_id": resource})
+        if stored is None:
+            return
+        calendar = ResourceCalendar.model_validate(stored)
+        claims = [claim for claim in calendar.claims if Reservation.decode(claim).booking != booking]
+        if len(claims) == len(calendar.claims) and booking not in calendar.released:
+            return
+        result = await collection.update_one(
+            {"_id": resource, "version": calendar.version},
+            {"$set": {"claims": claims, "version": calendar.version + 1}, "$unset": {f"released.{booking}": ""}},
+        )
+        if result.modified_count == 1:
+            return
+    raise TemporaryError(f"calendar of {resource} is contended; retrying later")
 
 
 async def give_back(resource: str, *, booking: str, start: datetime) -> None:
-    """Free the window of `booking` that starts at `start` (its execution ended), so it can be booked again."""
+    """Free the window of `booking` that starts at `start` (its execution ended), so it can be booked again.
+
+    A window of a booking no longer on the calendar is dropped again by the next claim's pruning.
+    """
     await ResourceCalendar.get_pymongo_collection().update_one(
-        {"_id": resource, "claims.booking": booking},
-        {"$addToSet": {f"released.{booking}": start}, "$inc": {"version": 1}},
+        {"_id": resource}, {"$addToSet": {f"released.{booking}": start}, "$inc": {"version": 1}}
     )

@@ -58,6 +58,7 @@ class Bookings:
         self._settings = settings
         self._catalog = catalog
         self._transitions = transitions
+        self._calendars = calendar.Calendars()
 
     async def request(self, request: BookingRequest, *, received_at: datetime, sequence: int | None = None) -> Emit:
         """Decide `request`; `received_at` (the stream's timestamp) makes time checks replay-stable.
@@ -167,7 +168,7 @@ class Bookings:
         known = await self._catalog.resources(request.resources)
         if missing := [name for name in request.resources if name not in known]:
             raise reject("unknown_resource", f"unknown resource(s): {', '.join(missing)}")
-        if await self._catalog.workflow(request.workflow) is None:
+        if not await self._catalog.has_workflow(request.workflow):
             raise reject("unknown_workflow", f"unknown workflow '{request.workflow}'")
         return [known[name] for name in request.resources], schedule, spans
 
@@ -185,8 +186,12 @@ class Bookings:
         # Sorted, so two bookings on the same resources claim them in the same order (and a replay
         # after a crash finds its own claims on a prefix of them, which it counts as claimed).
         for resource in sorted(resources, key=lambda r: r.id):
-            conflict = await calendar.claim(
-                resource.id, resource.capacity, reservation, spans, prune_before=prune_before
+            conflict = await self._calendars.claim(
+                resource.id,
+                resource.capacity,
+                reservation,
+                spans,
+                prune_before=prune_before,
             )
             if conflict is None:
                 claimed.append(resource.id)

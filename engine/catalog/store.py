@@ -71,6 +71,15 @@ class Catalog:
         records = await ResourceRecord.find({"_id": {"$in": list(ids)}}).to_list()
         return {record.id: record.spec for record in records}
 
+    def __init__(self) -> None:
+        self._workflows: set[str] = set()
+        """Workflows seen in the store: a workflow is never removed, so existence needs one read."""
+
+    async def has_workflow(self, workflow_id: str) -> bool:
+        if workflow_id not in self._workflows and await self.workflow(workflow_id) is not None:
+            self._workflows.add(workflow_id)
+        return workflow_id in self._workflows
+
     async def workflow(self, workflow_id: str) -> Workflow | None:
         record = await WorkflowRecord.get(workflow_id)
         return record.spec if record else None

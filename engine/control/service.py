@@ -25,7 +25,7 @@ from engine.bus.decode import Rejection, decode
 from engine.errors import PermanentError
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
     from nats.aio.client import Client
     from nats.micro.request import Request
@@ -42,6 +42,9 @@ if TYPE_CHECKING:
     from schemas.base import Message
 
 log = logging.getLogger(__name__)
+
+#: Requests one replica answers at once; more wait for a slot (NATS buffers them meanwhile).
+IN_FLIGHT = 256
 
 type Query[M: BaseModel] = Callable[[M], Awaitable[dict[str, Any]]]
 type Lookup = Callable[[str], Awaitable[Outcome | None]]
@@ -78,6 +81,8 @@ class ControlService:
         self._instruments = instruments
         self._version = version
         self._service: Service | None = None
+        self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._inflight: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._service = await add_service(
@@ -95,6 +100,8 @@ class ControlService:
         if self._service is not None:
             await self._service.stop()
             self._service = None
+        if self._inflight:  # requests already taken are answered, within their own timeouts
+            await asyncio.wait(set(self._inflight))
 
     async def add_query[M: BaseModel](self, name: str, subject: str, model: type[M] | None, fn: Query[M]) -> None:
         """`fn` answers requests on `subject`; with `model` None the body is ignored (e.g. health)."""
@@ -160,10 +167,23 @@ class ControlService:
 
         await self._endpoint(name, subject, handle)
 
-    async def _endpoint(self, name: str, subject: str, handler: Callable[[Request], Awaitable[None]]) -> None:
+    async def _endpoint(self, name: str, subject: str, handler: Callable[[Request], Coroutine[Any, Any, None]]) -> None:
         if self._service is None:
             raise RuntimeError("control service not started")
-        await self._service.add_endpoint(name=name, subject=subject, handler=handler)
+
+        async def concurrently(request: Request) -> None:
+            # nats-py calls an endpoint's handler for one request at a time: a command waiting for its
+            # outcome would hold up every request behind it. Each gets its own task, up to a bound.
+            await self._slots.acquire()
+            task = asyncio.create_task(handler(request), name=f"ctl-{name}")
+            self._inflight.add(task)
+            task.add_done_callback(self._done)
+
+        await self._service.add_endpoint(name=name, subject=subject, handler=concurrently)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._slots.release()
 
     async def _parse[M: BaseModel](
         self, request: Request, model: type[M], on_invalid: OnInvalid | None = None, *, empty_is_defaults: bool = False
