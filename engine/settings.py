@@ -264,11 +264,33 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Seconds a jetflow.ctl request waits for the outcome of its command."
     )
 
+    # --- retention ----------------------------------------------------------------------------
+    retention: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="Seconds finished executions, ended bookings and ended credential leases stay in the store "
+        "before the sweep deletes them (the streams keep their history). A deleted booking's id is decided anew "
+        "if replayed, so keep it well above duplicate_window.",
+    )
+    retention_sweep: float = Field(
+        default=300.0, gt=0, description="Seconds between retention sweeps (one replica sweeps, by lease)."
+    )
+
     @model_validator(mode="after")
     def _timeouts_fit(self) -> Settings:
         if self.handler_timeout >= self.ack_wait:
             raise ValueError(
                 f"handler_timeout ({self.handler_timeout:g}s) must be below ack_wait ({self.ack_wait:g}s), "
                 "or JetStream redelivers a message while its handler still runs"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _retention_outlives_duplicates(self) -> Settings:
+        if self.retention < self.duplicate_window:
+            raise ValueError(
+                f"JETFLOW_RETENTION ({self.retention:g}s) must be at least JETFLOW_DUPLICATE_WINDOW "
+                f"({self.duplicate_window:g}s): a replay of a booking whose record was deleted is decided anew, "
+                "so records must outlive the window in which JetStream drops duplicates"
             )
         return self

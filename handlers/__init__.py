@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine import census
-from handlers import booking, catalog, credentials, dispatch, schedule, throttle
+from handlers import booking, catalog, credentials, dispatch, retention, schedule, throttle
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -26,6 +26,7 @@ FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     schedule.install,
     dispatch.install,
     credentials.install,
+    retention.install,
     census.install,
 )
 DOCUMENTS: Sequence[type[Document]] = (
