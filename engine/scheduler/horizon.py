@@ -45,8 +45,9 @@ class Horizon:
         self._publisher = publisher
         self._transitions = transitions
 
-    async def store(self, until: datetime, *, at: datetime, bookings: Collection[str] | None = None) -> int:
-        """Store the executions planned before `until` of every booking (or of `bookings`); how many."""
+    async def store(self, until: datetime, *, at: datetime, bookings: Collection[str] | None = None) -> set[str]:
+        """Store the executions planned before `until` of every booking (or of `bookings`); returns the
+        bookings that stored some."""
         # `$ne: None` as well: the stand-in store (mongoeco 4.11) matches null with `$lt`, MongoDB does not.
         query: dict[str, object] = {"next_unstored": {"$ne": None, "$lt": until}}
         if bookings is not None:
@@ -62,7 +63,7 @@ class Horizon:
         await insert_executions([execution for executions in entering.values() for execution in executions])
         for record in records:
             await self._advance(record, entering[record.id], until, at=at)
-        return sum(len(executions) for executions in entering.values())
+        return {booking for booking, executions in entering.items() if executions}
 
     async def _advance(
         self, record: BookingRecord, stored: list[ExecutionRecord], until: datetime, *, at: datetime

@@ -45,6 +45,10 @@ NOT_PAUSED = {"paused": {"$ne": True}}
 WINDOW_ENDED_PAUSED = "its window ended while its booking was paused"
 #: Paused executions expired per refill; the rest wait for the next one (bounded memory and queries).
 PASS_SIZE = 500
+#: Every this many periodic refills, one reads the whole horizon again; the others read only the
+#: stretch that entered it since the last one (a full read of 10,000 executions keeps the store busy
+#: long enough to make fires late).
+FULL_EVERY = 10
 
 
 class Scheduler:
@@ -79,6 +83,8 @@ class Scheduler:
         self._changed: set[str] = set()
         """Bookings nudged since the last refill: only their executions are read again."""
         self._full = False
+        self._loaded_until: datetime | None = None
+        """End of the horizon at the last refill: a periodic pass reads only what entered it since."""
         self._fired: dict[str, datetime] = {}
         """Executions fired in this leadership, so a refill that read them just before cannot re-add them."""
         self._held: dict[str, ExecutionRecord] = {}
@@ -114,6 +120,7 @@ class Scheduler:
         self._fired.clear()
         self._held.clear()
         self._changed.clear()
+        self._loaded_until = None
 
     def nudge(self, booking: str | None = None) -> None:
         """The executions of `booking` changed in the store (confirmed, cancelled, paused…): reload just
@@ -128,22 +135,37 @@ class Scheduler:
         self._refill_now.set()
 
     async def _refill_loop(self) -> None:
+        passes = 0
         while True:
             periodic = False
             try:
                 await asyncio.wait_for(self._refill_now.wait(), self._refill_every)
             except TimeoutError:
                 periodic = True
+                passes += 1
             self._refill_now.clear()
-            full, self._full = periodic or self._full, False
+            full, self._full = (periodic and passes % FULL_EVERY == 0) or self._full, False
             changed, self._changed = self._changed, set()
             try:
-                await self.refill(None if full else changed)
+                if periodic and not full:
+                    await self._refill_slice(changed)
+                else:
+                    await self.refill(None if full else changed)
             except Exception:
                 self._full = True  # what was asked for is not lost: the next pass reads everything
                 log.exception("scheduler refill failed; retrying in %ss", self._refill_every)
 
-    async def refill(self, bookings: set[str] | None = None) -> int:
+    async def _refill_slice(self, changed: set[str]) -> int:
+        """A periodic pass: what entered the horizon since the last one, what was just stored, and the
+        nudged bookings; the paused executions whose window ended are recorded missed as on a full pass."""
+        since = self._loaded_until
+        if since is None:
+            return await self.refill(None)
+        added = await self.refill(changed, entered_since=since)
+        await self._expire_paused()
+        return added
+
+    async def refill(self, bookings: set[str] | None = None, *, entered_since: datetime | None = None) -> int:
         """Add a job for every pending execution planned within the horizon; drop jobs gone from it.
 
         With `bookings`, only their executions are read (a burst of confirmations costs each booking's
@@ -153,12 +175,22 @@ class Scheduler:
         if self._aps is None:
             return 0
         until = self._clock.now() + timedelta(seconds=self._horizon)
-        if bookings is not None and not bookings:
+        if bookings is not None and not bookings and entered_since is None:
             return 0
-        await self._horizon_store.store(until, at=self._clock.now(), bookings=bookings)
+        stored = await self._horizon_store.store(
+            until, at=self._clock.now(), bookings=None if entered_since is not None else bookings
+        )
         query: dict[str, Any] = {"state": {"$in": PENDING}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
-        if bookings is not None:
+        if entered_since is not None:
+            # The stretch that entered the horizon, and the bookings whose executions were just stored
+            # or that were nudged (wherever in the horizon those fall).
+            reread = sorted(stored | (bookings or set()))
+            query["$or"] = [{"planned_at": {"$gte": entered_since}}, {"booking": {"$in": reread}}]
+            bookings = set(reread)  # only their loaded jobs may be stale
+        elif bookings is not None:
             query["booking"] = {"$in": sorted(bookings)}
+        else:
+            self._loaded_until = until
         documents = await ExecutionRecord.get_pymongo_collection().find(query).sort("planned_at", 1).to_list()
         current = {str(document["_id"]) for document in documents}
         horizon_start = self._clock.now() - timedelta(seconds=self._horizon)
@@ -183,6 +215,8 @@ class Scheduler:
                 self._fire, DateTrigger(run_date=run_date), args=[record], id=record.id, replace_existing=True
             )
             added += 1
+        if entered_since is not None:
+            self._loaded_until = until
         await self._recheck_held()
         if bookings is None:
             await self._expire_paused()
