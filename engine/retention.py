@@ -11,10 +11,10 @@ after it ended, and settings refuse a retention shorter than JetStream's duplica
 What ended, and when:
 
 - an execution in an end state, `retention` after its last transition (`updated_at`);
-- a booking once nothing of it can change any more: every execution stored (`next_unstored` None), none
-  still pending and none that moved within `retention` (a cancellation moves its executions, which dates
-  the cancel, as the record itself does not), and `retention` after it was decided (rejected,
-  cancelled) or after its window ended (confirmed);
+- a booking once nothing of it can change any more: every execution stored (`next_unstored` None) or
+  none ever to be (`settled`), none still pending and none that moved within `retention` (a
+  cancellation moves its executions, which dates the cancel, as the record itself does not), and
+  `retention` after it was decided (rejected, cancelled) or after its window ended (confirmed);
 - a credential lease in an end state, `retention` after its last transition and its keys' expiry.
 
 Each sweep deletes at most `batch` documents per collection, each batch one `find` and one `delete_many`
@@ -86,11 +86,16 @@ class Retention:
 
     async def _bookings(self, cutoff: datetime) -> int:
         ended: dict[str, Any] = {
-            "next_unstored": None,
-            "$or": [
-                {"status": {"$in": ["rejected", "cancelled"]}, "decided_at": {"$lt": cutoff}},
-                {"status": "confirmed", "request.end": {"$lt": cutoff}},
-            ],
+            "$and": [
+                # Every execution stored, or none ever will be (cancelled, and what was stored cancelled).
+                {"$or": [{"next_unstored": None}, {"settled": True}]},
+                {
+                    "$or": [
+                        {"status": {"$in": ["rejected", "cancelled"]}, "decided_at": {"$lt": cutoff}},
+                        {"status": "confirmed", "request.end": {"$lt": cutoff}},
+                    ]
+                },
+            ]
         }
         page = {**ended, "_id": {"$gt": self._after_booking}}
         candidates = await _ids(BookingRecord, page, self._batch, by_id=True)

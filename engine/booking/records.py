@@ -34,6 +34,10 @@ class BookingRecord(Document):
         "its horizon); None when every one is stored.",
     )
     stored_count: int = Field(default=0, description="How many of its executions the scheduler has stored.")
+    settled: bool = Field(
+        default=False,
+        description="Cancelled, and what the scheduler had stored of it is cancelled too: it stores no more.",
+    )
     paused: bool = Field(default=False, description="Its schedule is paused: executions stored from now on are too.")
     outcome_subject: str = Field(description="Subject of the outcome event (confirmed or rejected).")
     outcome: dict[str, Any] = Field(description="The outcome event as published.")

@@ -9,7 +9,7 @@ and moves each booking's `next_unstored` past them by compare-and-set on the fla
   ignored, and the compare-and-set then succeeds once;
 - a pause or resume that lands in between fails the compare-and-set: the executions just stored get
   the booking's flag as it is now, and the move is tried again;
-- a cancel that lands in between leaves `next_unstored` set (only this module clears it), so the
+- a cancel that lands in between leaves the booking unsettled (only this module settles it), so the
   executions just stored are cancelled here, on this pass or the next one after a crash.
 """
 
@@ -49,7 +49,7 @@ class Horizon:
         """Store the executions planned before `until` of every booking (or of `bookings`); returns the
         bookings that stored some."""
         # `$ne: None` as well: the stand-in store (mongoeco 4.11) matches null with `$lt`, MongoDB does not.
-        query: dict[str, object] = {"next_unstored": {"$ne": None, "$lt": until}}
+        query: dict[str, object] = {"next_unstored": {"$ne": None, "$lt": until}, "settled": {"$ne": True}}
         if bookings is not None:
             query["_id"] = {"$in": sorted(bookings)}
         collection = BookingRecord.get_pymongo_collection()
@@ -73,7 +73,8 @@ class Horizon:
         for _ in range(ATTEMPTS):
             if record.status == "cancelled":
                 await self._cancel_stored(record, at=at)
-                await collection.update_one({"_id": record.id}, {"$set": {"next_unstored": None}})
+                # `next_unstored` stays: listings still show the executions it never stored, as cancelled.
+                await collection.update_one({"_id": record.id}, {"$set": {"settled": True}})
                 return
             following = next(planned.unstored_starts(record, since=until), None)
             result = await collection.update_one(
