@@ -1,5 +1,5 @@
 """Shared set-up for benchmarks: servers (embedded, or real ones from JETFLOW_BENCH_*_URL), an
-in-process engine, and a PyMongo command counter."""
+in-process engine, a PyMongo command counter, and `jetflow up` as a child process."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ import contextlib
 import json
 import os
 import statistics
+import sys
 import tempfile
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psutil
 from pymongo import monitoring
 
 from engine.embedded import servers
+from engine.embedded.process import free_port
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
@@ -123,3 +126,85 @@ def tree_rss_mib(pid: int, root: str) -> dict[str, float]:
             name = command[command.index("-m") + 1] if "-m" in command[:-1] else child.name()
             sizes[name] = sizes.get(name, 0.0) + child.memory_info().rss / 2**20
     return sizes
+
+
+# --- jetflow up as a child process (bench/vs_temporal.py, bench/bench_large.py) --------------------
+
+
+def jetflow_command() -> list[str]:
+    script = Path(sys.executable).parent / "jetflow"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "engine"]
+
+
+class Children:
+    """Every process a bench started, stopped at the end whatever happens (SIGTERM, then SIGKILL)."""
+
+    def __init__(self) -> None:
+        self.processes: list[asyncio.subprocess.Process] = []
+
+    async def start(
+        self, command: list[str], log: Path, *, pipe: bool = False, **options: Any
+    ) -> asyncio.subprocess.Process:
+        with log.open("ab") as out:
+            process = await asyncio.create_subprocess_exec(
+                *command,
+                stdout=asyncio.subprocess.PIPE if pipe else out,
+                stderr=out,
+                stdin=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches the bench only; it stops them in order
+                **options,
+            )
+        self.processes.append(process)
+        return process
+
+    async def stop(self, process: asyncio.subprocess.Process, timeout: float = 30) -> None:
+        tree = []
+        with contextlib.suppress(psutil.NoSuchProcess):
+            root = psutil.Process(process.pid)
+            tree = [root, *root.children(recursive=True)]
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(process.wait(), timeout)
+        for member in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                if member.is_running():
+                    member.kill()
+        if process.returncode is None:
+            await process.wait()
+        if process in self.processes:
+            self.processes.remove(process)
+
+    async def stop_all(self) -> None:
+        for process in reversed(list(self.processes)):
+            await self.stop(process)
+
+
+async def wait_for_line(log: Path, text: str, process: asyncio.subprocess.Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in (seen := await asyncio.to_thread(log.read_text, errors="replace")):
+        if process.returncode is not None or time.monotonic() > deadline:
+            tail = "\n".join(seen.splitlines()[-20:])
+            raise RuntimeError(f"{text!r} not seen in {log} (exit {process.returncode}):\n{tail}")
+        await asyncio.sleep(0.1)
+
+
+async def start_jetflow_up(
+    children: Children, folder: Path, timeout: float = 120
+) -> tuple[asyncio.subprocess.Process, int, list[str]]:
+    """`jetflow up --state-dir <folder>/jetflow --nats-port <free>`, ready: (process, NATS port, command).
+
+    A clean environment: no JETFLOW_* from the caller's shell, no .env (cwd is `folder`), and dispatch
+    writes manifests to a folder, so no cluster is touched even with a kubeconfig. Its log is
+    `<folder>/jetflow.log`.
+    """
+    port = free_port()
+    state = folder / "jetflow"
+    log = folder / "jetflow.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JETFLOW_")}
+    env["JETFLOW_MANIFESTS_DIR"] = str(state / "manifests")
+    command = [*jetflow_command(), "up", "--state-dir", str(state), "--nats-port", str(port)]
+    up = await children.start(command, log, env=env, cwd=folder)
+    await wait_for_line(log, "jetflow ready", up, timeout)
+    return up, port, command

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 try:
     from temporalio import activity, workflow
@@ -78,9 +78,15 @@ if not workflow.unsafe.in_sandbox():  # the worker's sandbox runs this file agai
 # Not workflow code: the sandbox takes these as they are instead of importing them again per workflow.
 with workflow.unsafe.imports_passed_through():
     import nats
-    import psutil
 
-    from bench.common import STEP, quantile, tree_rss_mib, upsert_catalog
+    from bench.common import (
+        STEP,
+        Children,
+        quantile,
+        start_jetflow_up,
+        tree_rss_mib,
+        upsert_catalog,
+    )
     from engine.embedded.process import free_port
 
 if TYPE_CHECKING:
@@ -157,65 +163,6 @@ def temporal_binary() -> str:
 
 def worker_command(address: str) -> list[str]:
     return [sys.executable, str(Path(__file__).resolve()), "--worker", address]
-
-
-def jetflow_command() -> list[str]:
-    script = Path(sys.executable).parent / "jetflow"
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "engine"]
-
-
-class Children:
-    """Every process this bench started, stopped at the end whatever happens (SIGTERM, then SIGKILL)."""
-
-    def __init__(self) -> None:
-        self.processes: list[asyncio.subprocess.Process] = []
-
-    async def start(
-        self, command: list[str], log: Path, *, pipe: bool = False, **options: Any
-    ) -> asyncio.subprocess.Process:
-        with log.open("ab") as out:
-            process = await asyncio.create_subprocess_exec(
-                *command,
-                stdout=asyncio.subprocess.PIPE if pipe else out,
-                stderr=out,
-                stdin=asyncio.subprocess.DEVNULL,
-                start_new_session=True,  # Ctrl-C reaches this bench only; it stops them in order
-                **options,
-            )
-        self.processes.append(process)
-        return process
-
-    async def stop(self, process: asyncio.subprocess.Process, timeout: float = 30) -> None:
-        tree = []
-        with contextlib.suppress(psutil.NoSuchProcess):
-            root = psutil.Process(process.pid)
-            tree = [root, *root.children(recursive=True)]
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.terminate()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(process.wait(), timeout)
-        for member in tree:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                if member.is_running():
-                    member.kill()
-        if process.returncode is None:
-            await process.wait()
-        if process in self.processes:
-            self.processes.remove(process)
-
-    async def stop_all(self) -> None:
-        for process in reversed(list(self.processes)):
-            await self.stop(process)
-
-
-async def wait_for_line(log: Path, text: str, process: asyncio.subprocess.Process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while text not in (seen := await asyncio.to_thread(log.read_text, errors="replace")):
-        if process.returncode is not None or time.monotonic() > deadline:
-            tail = "\n".join(seen.splitlines()[-20:])
-            raise RuntimeError(f"{text!r} not seen in {log} (exit {process.returncode}):\n{tail}")
-        await asyncio.sleep(0.1)
 
 
 # --- what the bench saw -------------------------------------------------------------------------
@@ -364,15 +311,7 @@ async def plan(
 
 async def bench_jetflow(args: argparse.Namespace, folder: Path, children: Children) -> Figures:
     figures = Figures("jetflow")
-    port = free_port()
-    state = folder / "jetflow"
-    log = folder / "jetflow.log"
-    # A clean environment: no JETFLOW_* from the caller's shell, no .env (cwd is the temporary folder).
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JETFLOW_")}
-    env["JETFLOW_MANIFESTS_DIR"] = str(state / "manifests")  # never a real cluster, even with a kubeconfig
-    command = [*jetflow_command(), "up", "--state-dir", str(state), "--nats-port", str(port)]
-    up = await children.start(command, log, env=env, cwd=folder)
-    await wait_for_line(log, "jetflow ready", up, 120)
+    up, port, command = await start_jetflow_up(children, folder)
     print(f"jetflow: ready ({' '.join(command[-5:])})", flush=True)
     nc = await nats.connect(f"nats://127.0.0.1:{port}")
     try:
