@@ -129,7 +129,7 @@ async def install(runtime: Runtime) -> None:
         await nc.publish(REFRESH, query.booking.encode())
         # Read after the executions: one the scheduler stored meanwhile is counted once, stored or not.
         record = await BookingRecord.get(query.booking) or record
-        unstored = planned.unstored_count(record) if record.status == "confirmed" else 0
+        unstored = await planned.unstored_now(record) if record.status == "confirmed" else 0
         # `executions`: how many this request changed; `pending`: how many the booking still has to fire.
         return {
             "booking": query.booking,

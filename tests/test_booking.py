@@ -300,5 +300,8 @@ async def _large_and_small(engine: Runtime, client: Client) -> None:
     assert {item["state"] for item in page["items"]} == {"scheduled"}
     later = await request_json(client, "jetflow.ctl.execution.list", {"booking": "large", "cursor": page["next"]})
     assert later["items"][0]["planned_at"] > page["items"][-1]["planned_at"]
+    query = {"cursor": confirmed["executions"][500], "limit": 3}
+    deep = await request_json(client, "jetflow.ctl.execution.list", query)
+    assert [item["id"] for item in deep["items"]] == confirmed["executions"][501:504]  # no booking filter either
     stored = await engine.store.db["executions"].count_documents({"booking": "large"})
     assert stored < 20  # only those within the scheduler's horizon (10 minutes) are written

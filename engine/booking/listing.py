@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.booking import planned
 from engine.booking.records import BookingRecord
+from engine.booking.windows import execution_id
 from engine.errors import PermanentError
 from engine.executions.states import UNFIRED
 from engine.executions.store import ExecutionRecord
@@ -64,7 +65,15 @@ async def list_executions(query: ExecutionList) -> dict[str, Any]:
     after = query.cursor
 
     def of(record: BookingRecord) -> Iterator[ExecutionRecord]:
-        executions = planned.unstored(record, since=query.after, until=query.before)
+        since = query.after
+        prefix = f"{record.id}-"
+        # Only for ids of the plain form `<booking>-<stamp>` (a long booking id is shortened with a digest).
+        if after is not None and execution_id(record.id, record.request.start).startswith(prefix):
+            if after[: len(prefix)] > prefix:
+                return iter(())  # every id of this booking sorts before the cursor
+            if after.startswith(prefix) and (resume := _stamp(after[len(prefix) :])) is not None:
+                since = resume if since is None else max(since, resume)  # its ids sort by time: skip to it
+        executions = planned.unstored(record, since=since, until=query.before)
         return executions if after is None else itertools.dropwhile(lambda e: e.id <= after, executions)
 
     sources = [of(record) for record in await _planning(bookings)]
@@ -103,6 +112,14 @@ async def _planning(condition: dict[str, Any]) -> list[BookingRecord]:
         await BookingRecord.get_pymongo_collection().find({**condition, "next_unstored": {"$ne": None}}).to_list()
     )
     return [BookingRecord.model_validate(document) for document in documents]
+
+
+def _stamp(text: str) -> datetime | None:
+    """The occurrence an execution id's `yyyymmddtHHMMSS` ending names, or None if it is not one."""
+    try:
+        return datetime.strptime(text, "%Y%m%dt%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _records(documents: list[dict[str, Any]]) -> list[ExecutionRecord]:

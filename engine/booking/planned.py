@@ -72,6 +72,16 @@ def unstored_ids(record: BookingRecord, limit: int = LISTED_MAX) -> list[str]:
     return ids
 
 
+async def unstored_now(record: BookingRecord) -> int:
+    """`unstored_count`, less those the scheduler stored a moment ago and has not yet counted on the
+    record (it inserts, then moves `next_unstored` on): each execution is counted once."""
+    unstored = unstored_count(record)
+    if unstored and record.next_unstored is not None:
+        condition = {"booking": record.id, "planned_at": {"$gte": record.next_unstored}}
+        unstored -= await ExecutionRecord.get_pymongo_collection().count_documents(condition)
+    return max(0, unstored)
+
+
 def unstored_count(record: BookingRecord) -> int:
     if record.next_unstored is None or record.status == "rejected":
         return 0

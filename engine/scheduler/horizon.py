@@ -61,8 +61,26 @@ class Horizon:
             for record in records
         }
         await insert_executions([execution for executions in entering.values() for execution in executions])
+        # Bookings now wholly stored (every one-shot booking) move on together, one command per kind.
+        finished: dict[tuple[bool, int], list[BookingRecord]] = {}
         for record in records:
-            await self._advance(record, entering[record.id], until, at=at)
+            if record.status == "confirmed" and next(planned.unstored_starts(record, since=until), None) is None:
+                finished.setdefault((record.paused, len(entering[record.id])), []).append(record)
+            else:
+                await self._advance(record, entering[record.id], until, at=at)
+        for (paused, count), group in finished.items():
+            result = await collection.update_many(
+                {
+                    "_id": {"$in": [record.id for record in group]},
+                    "next_unstored": {"$ne": None},
+                    "paused": paused,
+                    "status": "confirmed",
+                },
+                {"$set": {"next_unstored": None}, "$inc": {"stored_count": count}},
+            )
+            if result.modified_count != len(group):  # a pause or cancel landed meanwhile: one by one
+                for record in group:
+                    await self._advance(record, entering[record.id], until, at=at)
         return {booking for booking, executions in entering.items() if executions}
 
     async def _advance(
