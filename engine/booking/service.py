@@ -98,8 +98,9 @@ class Bookings:
         """Reject a request that could not be decided (`unavailable`), after giving back what it claimed.
 
         A request decided meanwhile (by another copy) keeps its decision. When the store is still down,
-        the rejection is announced all the same, so the requester is not left waiting, and not recorded:
-        its claims, if any, are given back by a replay of the same id, which decides it anew.
+        the rejection is announced all the same, so the requester is not left waiting, but it cannot be
+        recorded, and claims it made stay until a replay of the same id decides it (it finds them as its
+        own): the reason says so.
         """
         rejection = BookingRejected(
             id=f"{request.id}:rejected",
@@ -118,7 +119,13 @@ class Bookings:
             stored, _created = await create_once(record)
         except Exception:
             log.exception("booking %s: the store is unreachable; rejecting it unrecorded", request.id)
-            return Emit(subjects.BOOKING_REJECTED, rejection)
+            unrecorded = rejection.model_copy(
+                update={
+                    "reason": f"booking {request.id} could not be decided ({reason}) and the store is unreachable: "
+                    "claims it made may stay until the same request is sent again"
+                }
+            )
+            return Emit(subjects.BOOKING_REJECTED, unrecorded)
         return _recorded(stored, None)
 
     async def _check(self, request: BookingRequest, received_at: datetime) -> tuple[list[Resource], Schedule, Spans]:

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 #: Bookings handled per pass (the rest on the next one): bounds one pass's memory and commands.
 PASS_SIZE = 500
+#: Batches of `PASS_SIZE` bookings one pass may take; the rest wait for the next pass.
+MAX_BATCHES = 20
 #: Compare-and-set attempts on one booking per pass.
 ATTEMPTS = 5
 
@@ -47,7 +49,18 @@ class Horizon:
 
     async def store(self, until: datetime, *, at: datetime, bookings: Collection[str] | None = None) -> set[str]:
         """Store the executions planned before `until` of every booking (or of `bookings`); returns the
-        bookings that stored some."""
+        bookings that stored some. Bookings are taken `PASS_SIZE` at a time, until none is left."""
+        stored: set[str] = set()
+        for _ in range(MAX_BATCHES):  # bounded: a booking that cannot move on must not hold the pass
+            done, more = await self._store_some(until, at=at, bookings=bookings)
+            stored |= done
+            if not more:
+                break
+        return stored
+
+    async def _store_some(
+        self, until: datetime, *, at: datetime, bookings: Collection[str] | None
+    ) -> tuple[set[str], bool]:
         # `$ne: None` as well: the stand-in store (mongoeco 4.11) matches null with `$lt`, MongoDB does not.
         query: dict[str, object] = {"next_unstored": {"$ne": None, "$lt": until}, "settled": {"$ne": True}}
         if bookings is not None:
@@ -81,7 +94,8 @@ class Horizon:
             if result.modified_count != len(group):  # a pause or cancel landed meanwhile: one by one
                 for record in group:
                     await self._advance(record, entering[record.id], until, at=at)
-        return {booking for booking, executions in entering.items() if executions}
+        # A full pass leaves each booking past `until` (or settled), so the next query starts further on.
+        return {booking for booking, executions in entering.items() if executions}, len(records) == PASS_SIZE
 
     async def _advance(
         self, record: BookingRecord, stored: list[ExecutionRecord], until: datetime, *, at: datetime
