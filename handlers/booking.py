@@ -17,6 +17,7 @@ from schemas.booking import BookingCancel, BookingRequest
 from schemas.queries import ExecutionList, Get
 
 if TYPE_CHECKING:
+    from engine.booking.service import Emit
     from engine.bus.consumer import Delivery
     from engine.bus.decode import Rejection
     from engine.runtime import Runtime
@@ -46,11 +47,13 @@ async def install(runtime: Runtime) -> None:
         await publish(subjects.BOOKING_REJECTED, event)
         return {"status": "rejected", **event.model_dump(mode="json")}
 
-    async def on_exhausted(request: BookingRequest, reason: str) -> None:
-        """Given up on (store down, handler timed out, `max_deliver` times): rejected `unavailable`."""
-        emit = await bookings.give_up(request, reason, at=runtime.clock.now())
+    async def announce(emit: Emit, request: BookingRequest) -> None:
         if emit.announce:
             await publish(emit.subject, emit.event, causation=request.id)
+
+    async def on_exhausted(request: BookingRequest, reason: str) -> None:
+        """Given up on (store down, handler timed out, `max_deliver` times): rejected `unavailable`."""
+        await announce(await bookings.give_up(request, reason, at=runtime.clock.now()), request)
 
     @durable(
         runtime.router,
@@ -63,9 +66,10 @@ async def install(runtime: Runtime) -> None:
     )
     async def on_request(request: BookingRequest, delivery: Delivery) -> None:
         """Decide a booking request: confirmed (executions scheduled) or rejected (with the reason)."""
-        emit = await bookings.request(request, received_at=delivery.published_at, sequence=delivery.stream_sequence)
-        if emit.announce:
-            await publish(emit.subject, emit.event, causation=request.id)
+        await announce(
+            await bookings.request(request, received_at=delivery.published_at, sequence=delivery.stream_sequence),
+            request,
+        )
 
     @durable(
         runtime.router,

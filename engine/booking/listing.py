@@ -18,7 +18,7 @@ from engine.booking import planned
 from engine.booking.records import BookingRecord
 from engine.booking.windows import execution_id
 from engine.errors import PermanentError
-from engine.executions.states import UNFIRED
+from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
 from engine.paging import page
 from schemas.execution import ExecutionState
@@ -81,7 +81,7 @@ async def list_executions(query: ExecutionList) -> dict[str, Any]:
 
 
 async def upcoming(query: Upcoming) -> dict[str, Any]:
-    condition: dict[str, Any] = {"state": {"$in": sorted(str(state) for state in UNFIRED)}}
+    condition: dict[str, Any] = {"state": {"$in": UNFIRED_NAMES}}
     if query.booking:
         condition["booking"] = query.booking
     documents, following = await page(

@@ -98,11 +98,6 @@ async def stored(execution_id_: str) -> ExecutionRecord | None:
     return found
 
 
-async def find(execution_id_: str) -> ExecutionRecord | None:
-    """The execution with this id, stored or still planned (at most two lookups)."""
-    return await ExecutionRecord.get(execution_id_) or await _still_planned(execution_id_)
-
-
 async def _still_planned(execution_id_: str) -> ExecutionRecord | None:
     """The planned execution with this id, found through the booking its id names.
 

@@ -30,6 +30,8 @@ FINAL = frozenset(state for state, rank in RANK.items() if rank == max(RANK.valu
 PENDING = frozenset(state for state in State if state not in FINAL)
 #: States of an execution the scheduler has yet to fire: planned, or held back by the throttle.
 UNFIRED = frozenset({State.SCHEDULED, State.HELD})
+#: The same, as stored (the `$in` of a query).
+UNFIRED_NAMES = sorted(str(state) for state in UNFIRED)
 
 
 def can_move(current: State, target: State) -> bool:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from engine.booking import planned
 from engine.booking.records import BookingRecord
-from engine.executions.states import UNFIRED
+from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord, insert_executions
 from schemas import subjects
 from schemas.execution import ExecutionCancelled, ExecutionState
@@ -125,7 +125,7 @@ class Horizon:
                 return  # another pass moved it on
             if current.paused != record.paused and ids:
                 await ExecutionRecord.get_pymongo_collection().update_many(
-                    {"_id": {"$in": ids}, "state": {"$in": sorted(str(state) for state in UNFIRED)}},
+                    {"_id": {"$in": ids}, "state": {"$in": UNFIRED_NAMES}},
                     {"$set": {"paused": current.paused}},
                 )
             record = current

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
-from engine.executions.states import UNFIRED
+from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
 from engine.scheduler.horizon import Horizon
 from engine.scheduler.policy import Fire, decide
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PENDING = sorted(str(state) for state in UNFIRED)
+PENDING = UNFIRED_NAMES
 #: Extra condition of the firing compare-and-set: a paused execution is never fired.
 NOT_PAUSED = {"paused": {"$ne": True}}
 WINDOW_ENDED_PAUSED = "its window ended while its booking was paused"
