@@ -25,9 +25,10 @@ from engine.connection import NatsUnavailable, broker_options
 from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
+from engine.core.clock import SystemClock
+from engine.core.store import Store
 from engine.kube.connect import connect as connect_kube
-from engine.runtime import Runtime, SystemClock
-from engine.store import Store
+from engine.runtime import Runtime
 from engine.streams import ensure_streams
 from engine.telemetry import setup_telemetry
 from engine.throttle.gate import CommandGate
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 
     from nats.aio.subscription import Subscription
 
-    from engine.runtime import Clock
-    from engine.scheduler.gate import ThrottleGate
+    from engine.core.clock import Clock
+    from engine.core.gate import ThrottleGate
     from engine.settings import Settings
 
 log = logging.getLogger("jetflow")

@@ -189,8 +189,8 @@ def render(
     ] = None,
 ) -> None:
     """Print every manifest dispatch would create for an execution (or a booking's first one), as YAML."""
+    from engine.core.errors import PermanentError
     from engine.dispatch.render import render as render_manifests
-    from engine.errors import PermanentError
 
     settings = Settings()
     try:
@@ -206,7 +206,7 @@ def render(
 
 def _run(main: object) -> None:
     from engine.connection import NatsUnavailable
-    from engine.store import StoreUnavailable
+    from engine.core.store import StoreUnavailable
 
     try:
         asyncio.run(main())  # type: ignore[operator]

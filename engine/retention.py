@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from beanie import Document
 
-    from engine.runtime import Clock
+    from engine.core.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ the wiring explicit (no globals) while letting features be added without touchin
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
-from engine.scheduler.gate import OpenGate
+from engine.core.clock import Clock, SystemClock
+from engine.core.gate import OpenGate
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -23,22 +23,11 @@ if TYPE_CHECKING:
     from engine.bus.deadletter import DeadLetters
     from engine.bus.publisher import Publisher
     from engine.control.service import ControlService
+    from engine.core.gate import ThrottleGate
+    from engine.core.store import Store
     from engine.kube.client import Kube
-    from engine.scheduler.gate import ThrottleGate
     from engine.settings import Settings
-    from engine.store import Store
     from engine.telemetry import Telemetry
-
-
-class Clock(Protocol):
-    """Injectable time, so tests need not sleep through real minutes."""
-
-    def now(self) -> datetime: ...
-
-
-class SystemClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
 
 
 @dataclass(slots=True)

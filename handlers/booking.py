@@ -10,16 +10,16 @@ from engine.booking.records import BookingRecord
 from engine.booking.service import Bookings, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
 from engine.executions.store import ExecutionRecord, Transitions
 from schemas import subjects
 from schemas.booking import BookingCancel, BookingRequest
 from schemas.queries import ExecutionList, Get
 
 if TYPE_CHECKING:
-    from engine.booking.service import Emit
     from engine.bus.consumer import Delivery
     from engine.bus.decode import Rejection
+    from engine.core.emit import Emit
     from engine.runtime import Runtime
 
 DOCUMENTS = (BookingRecord, ExecutionRecord, ResourceCalendar)

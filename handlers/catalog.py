@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.catalog.store import CATALOG_DOCUMENTS, Catalog
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
 from schemas import subjects
 from schemas.catalog import Resource, Workflow
 from schemas.queries import Get, ListPage

@@ -8,13 +8,13 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from engine.catalog.store import Catalog
+from engine.core.errors import PermanentError
 from engine.credentials.delivery import Delivery
 from engine.credentials.issuing import Issuing
 from engine.credentials.keys import PeerKey
 from engine.credentials.lease import CredentialLease
 from engine.credentials.service import Credentials
 from engine.credentials.sweep import sweep_forever
-from engine.errors import PermanentError
 from engine.executions.store import Transitions
 from engine.peers import PeerClient, queue, serve
 from schemas import subjects
@@ -33,8 +33,8 @@ from schemas.queries import Get
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
 
-    from engine.booking.service import Emit
     from engine.bus.consumer import Delivery as Arrival
+    from engine.core.emit import Emit
     from engine.runtime import Runtime
 
 DOCUMENTS = (CredentialLease,)

@@ -15,6 +15,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from engine.catalog.store import Catalog
+from engine.core.leader import LeaderLease
 from engine.dispatch.janitor import Janitor
 from engine.dispatch.remote import NamespaceHost, RemoteNamespaces, host_namespaces
 from engine.dispatch.report import Reporter
@@ -22,7 +23,6 @@ from engine.dispatch.service import Dispatcher
 from engine.dispatch.watch import Watcher
 from engine.executions.store import Transitions
 from engine.peers import PeerClient
-from engine.scheduler.lease import LeaderLease
 from schemas import subjects
 from schemas.execution import ExecutionCancelled, ExecutionDue
 

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from engine.core.leader import LeaderLease
 from engine.retention import Retention
-from engine.scheduler.lease import LeaderLease
 from schemas import subjects
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 from engine.booking import planned
 from engine.booking.listing import upcoming
 from engine.booking.records import BookingRecord
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
+from engine.core.leader import LeaderLease
 from engine.executions.store import ExecutionRecord, Transitions
-from engine.scheduler.lease import LeaderLease
 from engine.scheduler.service import PENDING, Scheduler
 from engine.throttle.gate import CommandGate
 from schemas import subjects

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from engine.scheduler.lease import LeaderLease
+from engine.core.leader import LeaderLease
 from engine.throttle import store
 from engine.throttle.actions import NoActions
 from engine.throttle.evaluator import Evaluator

@@ -11,7 +11,7 @@ import pytest
 
 from engine.app import Engine
 from engine.booking.calendar import Calendars, ResourceCalendar
-from engine.errors import TemporaryError
+from engine.core.errors import TemporaryError
 from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engine.core.gate import OpenGate
 from engine.dispatch.limits import choose
-from engine.scheduler.gate import OpenGate
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

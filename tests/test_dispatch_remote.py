@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from engine.core.errors import PermanentError
 from engine.credentials.secret import namespace_manifest
 from engine.dispatch.remote import NamespaceHost, PeerNotReady, RemoteNamespaces, remote_peers
-from engine.errors import PermanentError
 from engine.peers import PeerUnavailable
 from schemas.peer import PeerReply, PrepareNamespace, ReleaseNamespace
 from tests.support.plans import two_cluster_plan

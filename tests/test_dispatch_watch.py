@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from engine.core.errors import TemporaryError
 from engine.dispatch.report import Reporter
 from engine.dispatch.watch import Watcher
-from engine.errors import TemporaryError
 from engine.executions.store import ExecutionRecord, Transitions
 from engine.kube import names
 from schemas.execution import ExecutionState

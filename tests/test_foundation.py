@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine.app import Engine
-from engine.errors import PermanentError, TemporaryError
+from engine.core.errors import PermanentError, TemporaryError
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
 from engine.kube.folder import FolderKube
 from engine.kube.kinds import kind_of
 

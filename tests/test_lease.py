@@ -9,7 +9,7 @@ import nats
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from engine.scheduler.lease import LeaderLease
+from engine.core.leader import LeaderLease
 
 
 @pytest.mark.timeout(30)

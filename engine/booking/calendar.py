@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError
 
 from engine.booking.conflicts import conflict_of_spans
 from engine.booking.windows import Schedule, execution_id, instant, microseconds
-from engine.errors import TemporaryError
+from engine.core.errors import TemporaryError
 
 if TYPE_CHECKING:
     from engine.booking.conflicts import Conflict

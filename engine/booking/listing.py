@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from engine.booking import planned
 from engine.booking.records import BookingRecord
 from engine.booking.windows import execution_id
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
+from engine.core.paging import page
 from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
-from engine.paging import page
 from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:

@@ -9,7 +9,6 @@ same outcome, and costs a constant number of store commands whatever the number 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,9 @@ from engine.booking.calendar import Reservation
 from engine.booking.cron import CronError, TooManyOccurrences
 from engine.booking.records import LISTED_MAX, BookingRecord
 from engine.booking.windows import Schedule, execution_id, instant
-from engine.errors import PermanentError
-from engine.store import create_once
+from engine.core.emit import Emit
+from engine.core.errors import PermanentError
+from engine.core.store import create_once
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
 from schemas.execution import ExecutionCancelled, ExecutionState
@@ -35,16 +35,6 @@ if TYPE_CHECKING:
     from schemas.catalog import Resource
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Emit:
-    """An event to publish, and the command it answers."""
-
-    subject: str
-    event: Message
-    announce: bool = True
-    """False for a copy of a command another stream message decided: that message announces it."""
 
 
 class Rejected(Exception):

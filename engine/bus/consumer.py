@@ -29,7 +29,7 @@ from nats.js.api import DeliverPolicy
 
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
-from engine.errors import PermanentError, TemporaryError
+from engine.core.errors import PermanentError, TemporaryError
 from engine.streams import stream_for
 
 if TYPE_CHECKING:

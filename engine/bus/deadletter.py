@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from engine.bus.publisher import Publisher
-    from engine.errors import DeadLetterCode
+    from engine.core.errors import DeadLetterCode
     from engine.telemetry import Instruments
 
 log = logging.getLogger(__name__)

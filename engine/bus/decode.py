@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from pydantic import BaseModel
 
-    from engine.errors import DeadLetterCode
+    from engine.core.errors import DeadLetterCode
 
 ID = re.compile(ID_PATTERN)
 

@@ -9,7 +9,7 @@ from beanie import Document
 from pydantic import Field
 from pymongo.errors import DuplicateKeyError
 
-from engine.paging import page
+from engine.core.paging import page
 from schemas.catalog import Resource, Workflow
 
 if TYPE_CHECKING:

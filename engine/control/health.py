@@ -11,7 +11,7 @@ from engine.streams import STREAMS
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
-    from engine.store import Store
+    from engine.core.store import Store
 
 
 async def health_report(js: JetStreamContext, store: Store, *, version: str, peer: str) -> dict[str, Any]:

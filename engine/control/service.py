@@ -22,7 +22,7 @@ from nats.micro.service import ServiceConfig
 
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from engine.bus.decode import OnInvalid
     from engine.bus.publisher import Publisher
     from engine.control.outcomes import Outcome, Outcomes
-    from engine.errors import DeadLetterCode
+    from engine.core.errors import DeadLetterCode
     from engine.settings import Settings
     from engine.telemetry import Instruments
     from schemas.base import Message

@@ -20,7 +20,7 @@ from schemas.peer import PeerReply
 
 if TYPE_CHECKING:
     from engine.catalog.store import Catalog
-    from engine.runtime import Clock
+    from engine.core.clock import Clock
     from engine.settings import Settings
     from schemas.peer import IssueCredential
 

@@ -17,15 +17,15 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from engine.booking import planned
-from engine.booking.service import Emit
+from engine.core.emit import Emit
+from engine.core.errors import TemporaryError
+from engine.core.store import create_once
 from engine.credentials import lease as leases
 from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
-from engine.errors import TemporaryError
 from engine.executions.states import FINAL
 from engine.kube import names
 from engine.peers import PeerUnavailable
-from engine.store import create_once
 from schemas import subjects
 from schemas.credentials import CredentialFailed, CredentialIssued, CredentialRequest, SecretRef
 from schemas.execution import ExecutionFailed, ExecutionState
@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from engine.catalog.store import Catalog
+    from engine.core.clock import Clock
     from engine.executions.store import ExecutionRecord, Transitions
     from engine.peers import PeerClient
-    from engine.runtime import Clock
     from engine.settings import Settings
     from schemas.catalog import Resource
     from schemas.credentials import Access

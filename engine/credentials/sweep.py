@@ -17,8 +17,8 @@ from engine.credentials.lease import CredentialLease
 from engine.credentials.secret import SECRET
 
 if TYPE_CHECKING:
+    from engine.core.clock import Clock
     from engine.kube.client import Kube
-    from engine.runtime import Clock
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import logging
 from datetime import UTC
 from typing import TYPE_CHECKING
 
-from engine.dispatch.background import Background
+from engine.core.background import Background
 from engine.dispatch.remote import remote_peers
 from engine.dispatch.watch import selector
 from engine.executions.states import FINAL
@@ -23,9 +23,9 @@ from engine.executions.store import ExecutionRecord
 from engine.kube import kinds, names
 
 if TYPE_CHECKING:
+    from engine.core.clock import Clock
     from engine.dispatch.remote import RemoteNamespaces
     from engine.kube.client import Kube
-    from engine.runtime import Clock
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from engine.scheduler.gate import ThrottleGate
+    from engine.core.gate import ThrottleGate
 
 
 class Queued(Protocol):

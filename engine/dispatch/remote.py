@@ -22,8 +22,8 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from engine.core.errors import PermanentError, TemporaryError
 from engine.dispatch import access
-from engine.errors import PermanentError, TemporaryError
 from engine.kube import kinds, names
 from engine.peers import NO_CLUSTER, PeerUnavailable, queue, serve
 from schemas import subjects

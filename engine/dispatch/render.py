@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from engine.booking.windows import execution_id, execution_windows
+from engine.core.errors import PermanentError
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
-from engine.errors import PermanentError
 from schemas.booking import BookingRequest
 from schemas.catalog import Resource, Workflow
 
@@ -111,8 +111,8 @@ def _now() -> datetime:
 async def _store(settings: Settings) -> AsyncIterator[Catalog]:
     """The catalog (and executions) read from the store, which is closed afterwards."""
     from engine.catalog.store import CATALOG_DOCUMENTS, Catalog
+    from engine.core.store import Store
     from engine.executions.store import ExecutionRecord
-    from engine.store import Store
 
     if settings.mongo_url is None:
         raise PermanentError("set JETFLOW_MONGO_URL to read executions and the catalog (or pass --catalog)")

@@ -14,8 +14,8 @@ from engine.executions.store import ExecutionRecord
 
 if TYPE_CHECKING:
     from engine.bus.publisher import Publisher
+    from engine.core.clock import Clock
     from engine.executions.store import Transitions
-    from engine.runtime import Clock
     from schemas.execution import ExecutionState
 
 

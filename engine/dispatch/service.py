@@ -22,12 +22,12 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from engine.core.background import Background
+from engine.core.errors import PermanentError, TemporaryError
 from engine.dispatch import limits
-from engine.dispatch.background import Background
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
 from engine.dispatch.remote import PeerNotReady
-from engine.errors import PermanentError, TemporaryError
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 from engine.kube import kinds
@@ -39,12 +39,12 @@ if TYPE_CHECKING:
 
     from engine.bus.publisher import Publisher
     from engine.catalog.store import Catalog
+    from engine.core.clock import Clock
+    from engine.core.gate import ThrottleGate
     from engine.dispatch.remote import RemoteNamespaces
     from engine.dispatch.report import Reporter
     from engine.executions.store import Transitions
     from engine.kube.client import Kube
-    from engine.runtime import Clock
-    from engine.scheduler.gate import ThrottleGate
     from engine.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
-from engine.dispatch.background import Background
+from engine.core.background import Background
+from engine.core.errors import TemporaryError
 from engine.dispatch.phases import outcome, phase
-from engine.errors import TemporaryError
 from engine.executions.states import FINAL
 from engine.kube import kinds, names
 from engine.kube.client import WatchGone

@@ -37,7 +37,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
-from engine.errors import PermanentError, TemporaryError
+from engine.core.errors import PermanentError, TemporaryError
 from engine.kube.kinds import kind_of
 
 if TYPE_CHECKING:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
     from opentelemetry.metrics import Counter, Histogram
 
     from engine.bus.publisher import Publisher
+    from engine.core.clock import Clock
+    from engine.core.gate import ThrottleGate
     from engine.executions.store import Transitions
-    from engine.runtime import Clock
-    from engine.scheduler.gate import ThrottleGate
     from engine.scheduler.policy import CatchUp
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,8 @@ if TYPE_CHECKING:
 
     from engine.bus.deadletter import DeadLetters
     from engine.bus.publisher import Publisher
-    from engine.runtime import Clock, Runtime
+    from engine.core.clock import Clock
+    from engine.runtime import Runtime
     from engine.settings import Settings
     from engine.throttle.actions import NodeActions
     from engine.throttle.policy import Change

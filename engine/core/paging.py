@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import PermanentError
+from engine.core.errors import PermanentError
 
 if TYPE_CHECKING:
     from pymongo.asynchronous.collection import AsyncCollection
