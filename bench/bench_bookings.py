@@ -39,7 +39,7 @@ async def main(bookings: int, concurrency: int) -> None:
     counter = CommandCounter()
     monitoring.register(counter)
     async with bench_servers() as (nats_url, mongo_url, database):
-        engine = Engine(Settings(mongo_db=database, _env_file=None), nats_url=nats_url, mongo_url=mongo_url)
+        engine = Engine(Settings.load(mongo_db=database, _env_file=None), nats_url=nats_url, mongo_url=mongo_url)
         await engine.start()
         nc = await nats.connect(nats_url)
         js = nc.jetstream()

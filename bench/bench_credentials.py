@@ -104,7 +104,7 @@ async def main(requests: int) -> None:
     try:
         async with bench_servers() as (nats_url, mongo_url, database):
             with tempfile.TemporaryDirectory() as folder:
-                settings = Settings(
+                settings = Settings.load(
                     mongo_db=database,
                     manifests_dir=Path(folder),
                     peer_private_key=SecretStr(private),

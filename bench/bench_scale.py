@@ -144,7 +144,7 @@ async def ctl(nc: Client, subject: str, body: dict[str, Any]) -> tuple[dict[str,
 async def measure(
     row: Row, nats_url: str, mongo_url: str, database: str, counter: CommandCounter, moved: set[int]
 ) -> None:
-    engine = Engine(Settings(mongo_db=database, _env_file=None), nats_url=nats_url, mongo_url=mongo_url)
+    engine = Engine(Settings.load(mongo_db=database, _env_file=None), nats_url=nats_url, mongo_url=mongo_url)
     await engine.start()
     nc = await nats.connect(nats_url)
     try:

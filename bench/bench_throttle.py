@@ -91,7 +91,7 @@ async def main(samples: int, nodes: int, rounds: int) -> None:
     counter = CommandCounter()
     monitoring.register(counter)
     async with bench_servers() as (nats_url, mongo_url, database):
-        settings = Settings(mongo_db=database, throttle_enabled=False, scheduler_enabled=False, _env_file=None)
+        settings = Settings.load(mongo_db=database, throttle_enabled=False, scheduler_enabled=False, _env_file=None)
         engine = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
         await engine.start()
         nc = await nats.connect(nats_url)

@@ -65,14 +65,14 @@ class Engine:
         self.clock: Clock = clock or SystemClock()
         # Throttle commands drive the gate by default; tests may inject a gate of their own.
         self.gate: ThrottleGate = gate or CommandGate(settings)
-        self.instance = f"{settings.peer_id}-{uuid.uuid4().hex[:8]}"
+        self.instance = f"{settings.peer.id}-{uuid.uuid4().hex[:8]}"
         self.telemetry = setup_telemetry(VERSION)
         self.broker = NatsBroker(
             **broker_options(settings, nats_url),
             middlewares=[NatsTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)],
             logger=quiet.install(logging.getLogger("jetflow.bus")),
             log_level=logging.DEBUG,
-            graceful_timeout=settings.ack_wait,
+            graceful_timeout=settings.consumers.ack_wait,
         )
         self.extra_features = tuple(extra_features)
         self.runtime: Runtime | None = None
@@ -86,7 +86,7 @@ class Engine:
         try:
             # nats-py retries an unreachable server for ever at start too (max_reconnect_attempts=-1), and
             # `jetflow run` would hang deaf to SIGTERM: bound the first connect to a few attempts.
-            async with asyncio.timeout(3 * self.settings.nats_connect_timeout):
+            async with asyncio.timeout(3 * self.settings.nats.connect_timeout):
                 await self.broker.connect()
         except (NatsError, OSError, TimeoutError) as error:
             await store.close()
@@ -106,7 +106,9 @@ class Engine:
         control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
         await control.start()
         consumers = Consumers(self.settings, dead_letters, instruments)
-        self._exhausted = await watch_exhausted(nc, js, dead_letters, consumers.exhausted, self.settings.max_payload)
+        self._exhausted = await watch_exhausted(
+            nc, js, dead_letters, consumers.exhausted, self.settings.nats.max_payload
+        )
         router = NatsRouter()
         runtime = Runtime(
             settings=self.settings,
@@ -125,7 +127,7 @@ class Engine:
         )
 
         async def health(_: Any) -> dict[str, Any]:
-            return await health_report(js, store, version=VERSION, peer=self.settings.peer_id)
+            return await health_report(js, store, version=VERSION, peer=self.settings.peer.id)
 
         await control.add_query("health", "jetflow.ctl.health", None, health)
         for install in (*FEATURES, *self.extra_features):
@@ -133,7 +135,7 @@ class Engine:
         self.broker.include_router(router)
         await self.broker.start()
         self.runtime = runtime
-        log.info("jetflow %s running (peer %s) on %s", VERSION, self.settings.peer_id, self.nats_url)
+        log.info("jetflow %s running (peer %s) on %s", VERSION, self.settings.peer.id, self.nats_url)
         return runtime
 
     async def stop(self) -> None:

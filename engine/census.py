@@ -125,7 +125,7 @@ async def install(runtime: Runtime) -> None:
     _declare(runtime.telemetry.meter)
     await census.take()
     _running.append(census)
-    task = asyncio.create_task(census.run(runtime.settings.census_interval), name="census")
+    task = asyncio.create_task(census.run(runtime.settings.telemetry.census_interval), name="census")
 
     async def stop() -> None:
         task.cancel()

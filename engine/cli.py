@@ -43,8 +43,8 @@ async def _serve(settings: Settings, nats_url: str, mongo_url: str, children: li
     try:
         await engine.start()
         metrics = (
-            f"http://127.0.0.1:{serve_metrics(settings.metrics_port)}/metrics"
-            if settings.metrics_port is not None
+            f"http://127.0.0.1:{serve_metrics(settings.telemetry.metrics_port)}/metrics"
+            if settings.telemetry.metrics_port is not None
             else "off"
         )
         print(
@@ -66,14 +66,14 @@ def _without_cluster(settings: Settings) -> Settings:
 
     if target(settings) is not None:
         return settings
-    folder = settings.state_dir.resolve() / "manifests"
+    folder = settings.peer.state_dir.resolve() / "manifests"
     print(
         f"jetflow: NO KUBERNETES CLUSTER FOUND (no JETFLOW_KUBECONFIG, ~/.kube/config or in-cluster account):\n"
         f"jetflow: dispatch writes manifests to {folder} and NOTHING RUNS. Set JETFLOW_KUBECONFIG to dispatch.",
         file=sys.stderr,
         flush=True,
     )
-    return settings.model_copy(update={"manifests_dir": folder})
+    return settings.replace(manifests_dir=folder)
 
 
 def _fail(message: str) -> None:
@@ -96,25 +96,25 @@ def up(
         overrides["state_dir"] = state_dir
     if metrics_port is not None:
         overrides["metrics_port"] = metrics_port
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    settings = Settings.load(**overrides)  # type: ignore[arg-type]
     settings = _without_cluster(settings)
 
     async def main() -> None:
         from engine.embedded import servers
         from engine.embedded.lock import hold_folder
 
-        root = settings.state_dir.resolve()
+        root = settings.peer.state_dir.resolve()
         root.mkdir(parents=True, exist_ok=True)
         with hold_folder(root):  # one `up` per state folder, until this process exits
             children: list[ChildServer] = []
             try:
-                nats_url = settings.nats_url
+                nats_url = settings.nats.url
                 if nats_url is None:
                     nats = servers.nats_server(root, nats_port)
                     await nats.start()
                     children.append(nats)
                     nats_url = servers.nats_url(nats.port)
-                mongo_url = settings.mongo_url
+                mongo_url = settings.mongo.url
                 if mongo_url is None:
                     mongo = servers.mongo_server(root, mongo_port or None)
                     await mongo.start()
@@ -136,8 +136,8 @@ def run(
 ) -> None:
     """Run the engine alone against JETFLOW_NATS_URL and JETFLOW_MONGO_URL."""
     _setup_logging(verbose)
-    settings = Settings(**({"metrics_port": metrics_port} if metrics_port is not None else {}))  # type: ignore[arg-type]
-    nats_url, mongo_url = settings.nats_url, settings.mongo_url
+    settings = Settings.load(**({"metrics_port": metrics_port} if metrics_port is not None else {}))  # type: ignore[arg-type]
+    nats_url, mongo_url = settings.nats.url, settings.mongo.url
     if nats_url is None or mongo_url is None:
         _fail("`jetflow run` needs JETFLOW_NATS_URL and JETFLOW_MONGO_URL (or use `jetflow up`)")
         return

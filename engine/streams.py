@@ -73,9 +73,9 @@ def stream_config(spec: StreamSpec, settings: Settings) -> StreamConfig:
         discard=DiscardPolicy.OLD,
         max_age=spec.max_age,
         max_msgs_per_subject=spec.max_msgs_per_subject or -1,
-        duplicate_window=min(settings.duplicate_window, spec.max_age or settings.duplicate_window),
-        num_replicas=settings.stream_replicas,
-        max_msg_size=settings.max_payload * 4,
+        duplicate_window=min(settings.nats.duplicate_window, spec.max_age or settings.nats.duplicate_window),
+        num_replicas=settings.nats.stream_replicas,
+        max_msg_size=settings.nats.max_payload * 4,
     )
 
 

@@ -60,7 +60,7 @@ async def install(runtime: Runtime) -> None:
         name="booking-request",
         subject=subjects.BOOKING_REQUEST,
         model=BookingRequest,
-        max_workers=runtime.settings.booking_workers,
+        max_workers=runtime.settings.booking.workers,
         on_invalid=on_invalid,
         on_exhausted=on_exhausted,
     )
@@ -76,7 +76,7 @@ async def install(runtime: Runtime) -> None:
         name="booking-cancel",
         subject=subjects.BOOKING_CANCEL,
         model=BookingCancel,
-        max_workers=runtime.settings.booking_workers,
+        max_workers=runtime.settings.booking.workers,
     )
     async def on_cancel(command: BookingCancel, delivery: Delivery) -> None:
         """Cancel a booking: pending executions cancelled, claims released."""

@@ -58,13 +58,13 @@ async def install(runtime: Runtime) -> None:
     credentials = Credentials(
         settings,
         catalog,
-        PeerClient(nc, settings.peer_timeout),
+        PeerClient(nc, settings.peer.timeout),
         Transitions(meter.create_counter("jetflow.executions.illegal_transitions")),
         runtime.clock,
     )
     kube = runtime.kube
     key = PeerKey(settings)
-    issuing, delivery = Issuing(settings, catalog, runtime.clock), Delivery(settings.peer_id, key, kube)
+    issuing, delivery = Issuing(settings, catalog, runtime.clock), Delivery(settings.peer.id, key, kube)
 
     async def publish(emits: list[Emit], causation: str) -> None:
         for emit in emits:
@@ -96,7 +96,7 @@ async def install(runtime: Runtime) -> None:
         durable(runtime.router, name=f"credential-revoke-{ending}", subject=subject, model=model)(on_ended)
 
     # Peer endpoints: one replica of this peer answers each request (queue group per peer).
-    peer = settings.peer_id
+    peer = settings.peer.id
     group = queue(peer)
 
     async def public_key(msg: Msg) -> None:
@@ -109,7 +109,7 @@ async def install(runtime: Runtime) -> None:
         await nc.subscribe(subjects.peer(peer, "key", "get"), queue=group, cb=public_key),
     ]
     sweeper = (
-        asyncio.create_task(sweep_forever(peer, kube, runtime.clock, settings.credential_sweep), name="sweep")
+        asyncio.create_task(sweep_forever(peer, kube, runtime.clock, settings.credentials.sweep), name="sweep")
         if kube is not None
         else None
     )

@@ -47,7 +47,7 @@ async def install(runtime: Runtime) -> None:
     kube = runtime.kube
     nc = runtime.publisher.connection
     # This peer's cluster hosts the remote steps of other peers' federated workflows (one replica answers).
-    hosting = await host_namespaces(nc, NamespaceHost(settings.peer_id, kube))
+    hosting = await host_namespaces(nc, NamespaceHost(settings.peer.id, kube))
 
     async def stop_hosting() -> None:
         for subscription in hosting:
@@ -76,8 +76,8 @@ async def install(runtime: Runtime) -> None:
     meter = runtime.telemetry.meter
     transitions = Transitions(meter.create_counter("jetflow.executions.illegal_transitions"))
     reporter = Reporter(transitions, runtime.publisher, runtime.clock)
-    peers = PeerClient(nc, settings.peer_timeout)
-    remote = RemoteNamespaces(peers, settings.peer_id, retry_after=2 * settings.dispatch_refill)
+    peers = PeerClient(nc, settings.peer.timeout)
+    remote = RemoteNamespaces(peers, settings.peer.id, retry_after=2 * settings.dispatch.refill)
     dispatcher = Dispatcher(
         kube=kube,
         catalog=Catalog(),
@@ -89,8 +89,12 @@ async def install(runtime: Runtime) -> None:
         settings=settings,
         remote=remote,
     )
-    watcher = Watcher(kube, reporter, peer_id=settings.peer_id, timeout=settings.watch_timeout, ended=dispatcher.wake)
-    janitor = Janitor(kube, runtime.clock, remote, peer_id=settings.peer_id, delay=settings.namespace_delete_delay)
+    watcher = Watcher(
+        kube, reporter, peer_id=settings.peer.id, timeout=settings.dispatch.watch_timeout, ended=dispatcher.wake
+    )
+    janitor = Janitor(
+        kube, runtime.clock, remote, peer_id=settings.peer.id, delay=settings.dispatch.namespace_delete_delay
+    )
     durable = runtime.consumers.durable
 
     @durable(runtime.router, name="dispatch-due", subject=subjects.EXECUTION_DUE, model=ExecutionDue)
@@ -123,7 +127,7 @@ async def install(runtime: Runtime) -> None:
         await watcher.stop()
         await dispatcher.stop()
 
-    lease = LeaderLease(runtime.js, "dispatch", runtime.instance, settings.lease_ttl)
+    lease = LeaderLease(runtime.js, "dispatch", runtime.instance, settings.lease.ttl)
     campaign = asyncio.create_task(lease.run(elected, deposed), name="dispatch-lease")
 
     async def stop() -> None:
@@ -159,7 +163,7 @@ async def install(runtime: Runtime) -> None:
             "running": decision.running,
             "waiting": [{"execution": e, "reason": r} for e, r in decision.waiting.items()],
             "watched": len(watcher.phases),
-            "limits": {"overall": settings.dispatch_max_running, "per_resource": settings.dispatch_max_per_resource},
+            "limits": {"overall": settings.dispatch.max_running, "per_resource": settings.dispatch.max_per_resource},
         }
 
     await control.add_query("dispatch-status", subjects.ctl("dispatch", "status"), None, status)

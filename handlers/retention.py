@@ -12,7 +12,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any
 
 from engine.core.leader import LeaderLease
-from engine.retention import Retention
+from engine.retention.service import Retention
 from schemas import subjects
 
 if TYPE_CHECKING:
@@ -23,11 +23,11 @@ DOCUMENTS = ()
 
 async def install(runtime: Runtime) -> None:
     settings = runtime.settings
-    retention = Retention(settings.retention)
+    retention = Retention(settings.retention.keep)
     sweeping: list[asyncio.Task[None]] = []
 
     async def elected() -> None:
-        sweeping.append(asyncio.create_task(retention.run(runtime.clock, settings.retention_sweep), name="retention"))
+        sweeping.append(asyncio.create_task(retention.run(runtime.clock, settings.retention.sweep), name="retention"))
 
     async def deposed() -> None:
         while sweeping:
@@ -36,7 +36,7 @@ async def install(runtime: Runtime) -> None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    lease = LeaderLease(runtime.js, "retention", runtime.instance, settings.lease_ttl)
+    lease = LeaderLease(runtime.js, "retention", runtime.instance, settings.lease.ttl)
     campaign = asyncio.create_task(lease.run(elected, deposed), name="retention-lease")
 
     async def stop() -> None:

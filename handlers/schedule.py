@@ -40,10 +40,10 @@ async def install(runtime: Runtime) -> None:
         transitions=Transitions(meter.create_counter("jetflow.executions.illegal_transitions")),
         clock=runtime.clock,
         gate=runtime.gate,
-        catch_up=settings.catch_up,
-        grace=settings.catch_up_grace,
-        horizon=settings.scheduler_horizon,
-        refill=settings.scheduler_refill,
+        catch_up=settings.scheduler.catch_up,
+        grace=settings.scheduler.catch_up_grace,
+        horizon=settings.scheduler.horizon,
+        refill=settings.scheduler.refill,
         lateness=meter.create_histogram(
             "jetflow.scheduler.lateness",
             unit="s",
@@ -82,7 +82,7 @@ async def install(runtime: Runtime) -> None:
 
     def beyond_horizon(start: datetime) -> bool:
         # The periodic refill reaches it at least `refill` seconds before it enters the horizon's end.
-        return start > runtime.clock.now() + timedelta(seconds=settings.scheduler_horizon + settings.scheduler_refill)
+        return start > runtime.clock.now() + timedelta(seconds=settings.scheduler.horizon + settings.scheduler.refill)
 
     subscriptions = [
         await nc.subscribe(subject, cb=nudge)
@@ -99,8 +99,8 @@ async def install(runtime: Runtime) -> None:
 
         gate.watch(released)
     tasks: list[asyncio.Task[None]] = []
-    if settings.scheduler_enabled:
-        lease = LeaderLease(runtime.js, "scheduler", runtime.instance, settings.lease_ttl)
+    if settings.scheduler.enabled:
+        lease = LeaderLease(runtime.js, "scheduler", runtime.instance, settings.lease.ttl)
         tasks.append(asyncio.create_task(lease.run(scheduler.start, scheduler.stop), name="scheduler-lease"))
 
         async def stop() -> None:

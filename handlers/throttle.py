@@ -33,13 +33,13 @@ async def install(runtime: Runtime) -> None:
     meter = runtime.telemetry.meter
     gate = runtime.gate if isinstance(runtime.gate, CommandGate) else None
     actions: NodeActions = NoActions()
-    if settings.throttle_kube_taint or settings.throttle_kube_suspend:
+    if settings.throttle.kube_taint or settings.throttle.kube_suspend:
         from engine.throttle.kube import KubeNodeActions
 
         kube = runtime.kube
         if kube is None:
             raise RuntimeError("JETFLOW_THROTTLE_KUBE_TAINT / _SUSPEND is set but no Kubernetes cluster is configured")
-        actions = KubeNodeActions(kube, taint=settings.throttle_kube_taint, suspend=settings.throttle_kube_suspend)
+        actions = KubeNodeActions(kube, taint=settings.throttle.kube_taint, suspend=settings.throttle.kube_suspend)
     evaluator = Evaluator.for_runtime(runtime, actions=actions)
 
     def levels() -> dict[str, ThrottleLevel]:
@@ -58,8 +58,8 @@ async def install(runtime: Runtime) -> None:
         await gate.start(runtime.publisher.connection, runtime.js)
         runtime.stopping.append(gate.stop)
 
-    if settings.throttle_enabled:
-        lease = LeaderLease(runtime.js, "throttle", runtime.instance, settings.lease_ttl)
+    if settings.throttle.enabled:
+        lease = LeaderLease(runtime.js, "throttle", runtime.instance, settings.lease.ttl)
         task = asyncio.create_task(lease.run(evaluator.start, evaluator.stop), name="throttle-lease")
 
         async def stop() -> None:

@@ -59,7 +59,7 @@ def settings() -> Settings:
     The lease TTL is long enough that a busy CI machine (2 cores shared by pytest, nats-server and the
     stand-ins) does not lose a lease mid-test: a 1 s TTL was lost there and a dispatch pass was cut short
     and retried. Fail-over tests run replicas as processes with their own short TTL."""
-    return Settings(
+    return Settings.load(
         mongo_db=f"t{uuid.uuid4().hex[:12]}",
         backoff=(0.1, 0.2),
         max_deliver=3,

@@ -269,7 +269,7 @@ async def test_a_large_booking_does_not_hold_up_a_small_one_and_lists_every_exec
     settings: Settings, nats_url: str, mongo_url: str, client: Client
 ) -> None:
     # Expanding 100,000 cron occurrences takes seconds of CPU: the default 25 s handler timeout, not the suite's 4 s.
-    slow = settings.model_copy(update={"handler_timeout": 25.0, "ack_wait": 30.0})
+    slow = settings.replace(handler_timeout=25.0, ack_wait=30.0)
     jetflow = Engine(slow, nats_url=nats_url, mongo_url=mongo_url)
     runtime = await jetflow.start()
     try:

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
 
 def peer_settings(settings: Settings, kube: KubeHarness, private: str, **storages: StorageAccess) -> Settings:
-    return kube.with_kube(settings).model_copy(
-        update={"peer_id": "a", "peer_private_key": SecretStr(private), "storages": storages, "peer_timeout": 1.5}
+    return kube.with_kube(settings).replace(
+        peer_id="a", peer_private_key=SecretStr(private), storages=storages, peer_timeout=1.5
     )
 
 
@@ -190,9 +190,7 @@ async def test_duplicates_in_flight_issue_one_credential(
     """Five copies of one request at once (no Nats-Msg-Id, so all are delivered, in one pull batch):
     one AssumeRole, one Secret, one issued event; the others wait for the first attempt's outcome."""
     bucket, private = s3.bucket(), generate_private_key()
-    config = peer_settings(settings, kube, private, minio=s3.access(bucket)).model_copy(
-        update={"backoff": (0.5, 1.0), "max_deliver": 5}
-    )
+    config = peer_settings(settings, kube, private, minio=s3.access(bucket)).replace(backoff=(0.5, 1.0), max_deliver=5)
     issue_requests: list[object] = []
 
     async def count(msg: object) -> None:

@@ -71,8 +71,8 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
     ):
 
         def peer(name: str, kube: KubeHarness, **update: object) -> Settings:
-            return kube.with_kube(settings).model_copy(
-                update={"peer_id": name, "peer_private_key": SecretStr(private[name]), **update}
+            return kube.with_kube(settings).replace(
+                **{"peer_id": name, "peer_private_key": SecretStr(private[name]), **update}
             )
 
         async with (

@@ -50,7 +50,7 @@ async def peer_b(nats_url: str, tmp_path: Path, _namespaces_are_objects: None) -
 @pytest.fixture
 async def dispatching(settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
     """The engine as `jetflow run` starts it with a kubeconfig: it wins the dispatch lease at once."""
-    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 0.3, "namespace_delete_delay": 0.5})
+    tuned = kube.with_kube(settings).replace(dispatch_refill=0.3, namespace_delete_delay=0.5)
     engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
     runtime = await engine.start()
     try:
@@ -221,8 +221,8 @@ async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
 ) -> None:
     if kube.emulator is None:
         pytest.skip("drives workflow phases by patching the emulator's objects")
-    tuned = kube.with_kube(settings).model_copy(
-        update={"dispatch_refill": 0.3, "dispatch_max_per_resource": 1, "namespace_delete_delay": 0.3}
+    tuned = kube.with_kube(settings).replace(
+        dispatch_refill=0.3, dispatch_max_per_resource=1, namespace_delete_delay=0.3
     )
     engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
     runtime = await engine.start()
@@ -261,7 +261,7 @@ async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
 async def test_a_waiting_execution_whose_window_ends_is_missed_at_once(
     settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
 ) -> None:
-    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 0.3, "dispatch_max_per_resource": 1})
+    tuned = kube.with_kube(settings).replace(dispatch_refill=0.3, dispatch_max_per_resource=1)
     engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
     runtime = await engine.start()
     try:
@@ -341,9 +341,7 @@ async def test_a_silent_remote_peer_does_not_take_the_slot_of_other_executions(
     settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
 ) -> None:
     # One slot overall; the oldest due execution needs peer-s, which receives requests and never answers.
-    tuned = kube.with_kube(settings).model_copy(
-        update={"dispatch_refill": 0.3, "dispatch_max_running": 1, "peer_timeout": 1.0}
-    )
+    tuned = kube.with_kube(settings).replace(dispatch_refill=0.3, dispatch_max_running=1, peer_timeout=1.0)
     silent = await client.subscribe(subjects.peer("peer-s", "namespace", "prepare"))
     engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
     runtime = await engine.start()
@@ -443,7 +441,7 @@ async def test_throttle_command_rechecks_waiting_executions(
     settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
 ) -> None:
     gate = Taint()
-    tuned = kube.with_kube(settings).model_copy(update={"dispatch_refill": 120.0})  # only a wake dispatches
+    tuned = kube.with_kube(settings).replace(dispatch_refill=120.0)  # only a wake dispatches
     engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url, gate=gate)
     runtime = await engine.start()
     try:

@@ -59,8 +59,8 @@ def test_up_without_cluster_writes_manifests_to_the_state_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("engine.kube.connect.default_kubeconfig", lambda: tmp_path / "no-kubeconfig")
-    settings = _without_cluster(Settings(state_dir=tmp_path, kube_in_cluster=False, _env_file=None))
-    assert settings.manifests_dir == tmp_path.resolve() / "manifests"
+    settings = _without_cluster(Settings.load(state_dir=tmp_path, kube_in_cluster=False, _env_file=None))
+    assert settings.kube.manifests_dir == tmp_path.resolve() / "manifests"
     assert "NO KUBERNETES CLUSTER FOUND" in capsys.readouterr().err
-    configured = Settings(state_dir=tmp_path, kubeconfig=tmp_path / "kubeconfig", _env_file=None)
-    assert _without_cluster(configured).manifests_dir is None
+    configured = Settings.load(state_dir=tmp_path, kubeconfig=tmp_path / "kubeconfig", _env_file=None)
+    assert _without_cluster(configured).kube.manifests_dir is None

@@ -59,7 +59,7 @@ async def test_embedded_store_on_a_taken_port_fails_with_a_clear_message(tmp_pat
 @pytest.mark.timeout(60)
 async def test_engine_start_against_unreachable_nats_fails_fast(settings: Settings, mongo_url: str) -> None:
     # `jetflow run` must exit with a clear message, not retry for ever (nor ignore SIGTERM while it does).
-    settings = settings.model_copy(update={"nats_connect_timeout": 1.0})
+    settings = settings.replace(nats_connect_timeout=1.0)
     port = free_port()  # nothing listens there
     began = time.monotonic()
     with pytest.raises(NatsUnavailable, match=f"cannot reach NATS at nats://127.0.0.1:{port}"):

@@ -194,7 +194,7 @@ async def test_message_whose_handler_hangs_is_dead_lettered_when_redelivery_stop
             calls.append(delivery.deliveries)
             await release.wait()
 
-    quick = settings.model_copy(update={"handler_timeout": 0.5, "max_deliver": 2})
+    quick = settings.replace(handler_timeout=0.5, max_deliver=2)
     jetflow = Engine(quick, nats_url=nats_url, mongo_url=mongo_url, extra_features=[install])
     await jetflow.start()
     try:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from engine.booking.records import BookingRecord, BookingStatus
 from engine.credentials.lease import CredentialLease, LeaseState
 from engine.executions.store import ExecutionRecord
-from engine.retention import Retention
+from engine.retention.service import Retention
 from engine.settings import Settings
 from schemas.booking import BookingRequest
 from schemas.execution import ExecutionState
@@ -30,7 +30,7 @@ FRESH = NOW - timedelta(days=1)
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     # No scheduler: its horizon would store and move the hand-made bookings under the test.
-    return settings.model_copy(update={"scheduler_enabled": False})
+    return settings.replace(scheduler_enabled=False)
 
 
 def booking(
@@ -146,7 +146,7 @@ async def test_sweep_deletes_what_ended_before_the_retention_and_keeps_the_rest(
 
 
 async def test_sweep_is_bounded_and_pending_bookings_do_not_hide_the_others(engine: Runtime) -> None:
-    retention = Retention(engine.settings.retention, batch=2)
+    retention = Retention(engine.settings.retention.keep, batch=2)
     await ExecutionRecord.insert_many(
         [execution(f"old-{n}", "b-busy", ExecutionState.SUCCEEDED, OLD) for n in range(5)]
         + [execution(f"pending-{n}", f"b-{n}", ExecutionState.DUE, OLD) for n in range(3)]
@@ -167,7 +167,7 @@ async def test_sweep_is_bounded_and_pending_bookings_do_not_hide_the_others(engi
 
 def test_retention_below_the_duplicate_window_is_refused() -> None:
     with pytest.raises(ValidationError) as refused:
-        Settings(retention=300, duplicate_window=600, _env_file=None)
+        Settings.load(retention=300, duplicate_window=600, _env_file=None)
     assert "JETFLOW_RETENTION" in str(refused.value)
     assert "JETFLOW_DUPLICATE_WINDOW" in str(refused.value)
-    assert Settings(retention=600, duplicate_window=600, _env_file=None).retention == 600
+    assert Settings.load(retention=600, duplicate_window=600, _env_file=None).retention.keep == 600

@@ -192,7 +192,7 @@ async def test_a_pause_that_lands_after_the_job_was_loaded_still_stops_the_fire(
 ) -> None:
     # The timer job holds a copy of the record; the pause reaches the store first (as when it lands
     # milliseconds before the fire time, before a refill has dropped the job): it must still win.
-    jetflow = Engine(settings.model_copy(update={"scheduler_refill": 120}), nats_url=nats_url, mongo_url=mongo_url)
+    jetflow = Engine(settings.replace(scheduler_refill=120), nats_url=nats_url, mongo_url=mongo_url)
     runtime = await jetflow.start()
     try:
         await catalog(client)
@@ -271,9 +271,7 @@ async def test_restart_after_downtime_applies_catch_up_policy(
     await first.stop()
     # 22 s after `start` while no engine ran: the first execution's window has ended, the others' not.
     clock.offset = start + timedelta(seconds=22) - datetime.now(UTC)
-    second = Engine(
-        settings.model_copy(update={"catch_up": policy}), nats_url=nats_url, mongo_url=mongo_url, clock=clock
-    )
+    second = Engine(settings.replace(catch_up=policy), nats_url=nats_url, mongo_url=mongo_url, clock=clock)
     await second.start()
     try:
         missed = "jetflow.execution.missed"

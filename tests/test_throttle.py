@@ -32,7 +32,7 @@ T0 = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture
 def throttle_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"throttle_groups": {"default": RULES}, "throttle_snapshot": 0.3})
+    return settings.replace(throttle_groups={"default": RULES}, throttle_snapshot=0.3)
 
 
 class Commands:
@@ -140,9 +140,7 @@ async def test_replayed_samples_after_a_takeover_make_no_second_command_and_ever
     await first.stop()  # hands the lease over; its state is in NodeThrottle
 
     evaluator = Engine(throttle_settings, nats_url=nats_url, mongo_url=mongo_url)
-    follower = Engine(
-        throttle_settings.model_copy(update={"throttle_enabled": False}), nats_url=nats_url, mongo_url=mongo_url
-    )
+    follower = Engine(throttle_settings.replace(throttle_enabled=False), nats_url=nats_url, mongo_url=mongo_url)
     await evaluator.start()
     await follower.start()
     try:
@@ -176,10 +174,10 @@ async def test_silent_node_is_unknown_with_the_configured_consequence(
     throttle_settings: Settings, nats_url: str, mongo_url: str, client: Client, commands: Commands
 ) -> None:
     rules = RULES.model_copy(update={"silence": 1.0})
-    settings = throttle_settings.model_copy(
-        update={"throttle_groups": {"default": RULES, "edge": rules}, "throttle_node_groups": {"node-s": "edge"}}
+    settings = throttle_settings.replace(
+        throttle_groups={"default": RULES, "edge": rules}, throttle_node_groups={"node-s": "edge"}
     )
-    settings = settings.model_copy(update={"throttle_unknown": "tainted"})
+    settings = settings.replace(throttle_unknown="tainted")
     jetflow = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
     await jetflow.start()
     try:
@@ -246,9 +244,7 @@ async def test_a_failed_command_publish_is_retried_from_the_redelivered_samples(
 ) -> None:
     from engine.throttle.evaluator import Evaluator
 
-    jetflow = Engine(
-        throttle_settings.model_copy(update={"throttle_enabled": False}), nats_url=nats_url, mongo_url=mongo_url
-    )
+    jetflow = Engine(throttle_settings.replace(throttle_enabled=False), nats_url=nats_url, mongo_url=mongo_url)
     runtime = await jetflow.start()
     flaky = FlakyPublisher(runtime.publisher)
     evaluator = Evaluator.for_runtime(runtime, publisher=flaky)  # type: ignore[arg-type]

@@ -132,26 +132,26 @@ class Bookings:
                 )
             )
 
-        earliest = received_at - timedelta(seconds=settings.past_tolerance)
+        earliest = received_at - timedelta(seconds=settings.booking.past_tolerance)
         if request.start < earliest:
             raise reject(
                 "invalid",
                 f"start {request.start.isoformat()} is in the past "
-                f"(more than {settings.past_tolerance:g}s before {received_at.isoformat()})",
+                f"(more than {settings.booking.past_tolerance:g}s before {received_at.isoformat()})",
             )
-        if (request.end - request.start).total_seconds() > settings.max_booking_window:
+        if (request.end - request.start).total_seconds() > settings.booking.max_window:
             raise reject(
                 "limit",
                 f"window of {request.end - request.start} exceeds the maximum of "
-                f"{timedelta(seconds=settings.max_booking_window)}",
+                f"{timedelta(seconds=settings.booking.max_window)}",
             )
         schedule = Schedule(request.start, request.end, request.cron, request.duration)
         try:
-            spans = await schedule.expand(settings.max_executions_per_booking)
+            spans = await schedule.expand(settings.booking.max_executions)
         except TooManyOccurrences:
             raise reject(
                 "limit",
-                f"cron {request.cron!r} yields more than {settings.max_executions_per_booking} executions "
+                f"cron {request.cron!r} yields more than {settings.booking.max_executions} executions "
                 "in the window (the configured maximum per booking)",
             ) from None
         except CronError as error:

@@ -85,7 +85,7 @@ class Exhausted[M: Message]:
 
 def backoff_delay(settings: Settings, deliveries: int) -> float:
     """Seconds before the next delivery after `deliveries` failed ones (the last value repeats)."""
-    steps = settings.backoff or (1.0,)
+    steps = settings.consumers.backoff or (1.0,)
     return steps[min(deliveries, len(steps)) - 1]
 
 
@@ -133,13 +133,13 @@ class Consumers:
                 subject,
                 stream=JStream(name=spec.name, declare=False),
                 durable=durable,
-                pull_sub=PullSub(batch_size=settings.pull_batch, timeout=5.0),
+                pull_sub=PullSub(batch_size=settings.consumers.pull_batch, timeout=5.0),
                 config=ConsumerConfig(
                     ack_policy=NatsAckPolicy.EXPLICIT,
-                    ack_wait=settings.ack_wait,
-                    max_deliver=settings.max_deliver,
+                    ack_wait=settings.consumers.ack_wait,
+                    max_deliver=settings.consumers.max_deliver,
                     deliver_policy=DeliverPolicy.ALL,
-                    max_ack_pending=max(1000, settings.pull_batch * 4),
+                    max_ack_pending=max(1000, settings.consumers.pull_batch * 4),
                 ),
                 ack_policy=AckPolicy.MANUAL,
                 description=handler.__doc__,
@@ -173,7 +173,7 @@ class Consumers:
         )
         outcome = "ok"
         try:
-            decoded = decode(model, raw.data, headers, max_payload=self._settings.max_payload)
+            decoded = decode(model, raw.data, headers, max_payload=self._settings.nats.max_payload)
             if isinstance(decoded, Rejection):
                 await self._dead_letters.record(origin, decoded.code, decoded.reason)
                 if on_invalid is not None:
@@ -202,7 +202,7 @@ class Consumers:
     ) -> str:
         try:
             # A handler that hangs would stall this consumer: give up before JetStream redelivers.
-            async with asyncio.timeout(self._settings.handler_timeout):
+            async with asyncio.timeout(self._settings.consumers.handler_timeout):
                 await handler(event, delivery)
         except PermanentError as error:
             await self._dead_letters.record(origin, error.code, error.reason)
@@ -211,10 +211,10 @@ class Consumers:
             if isinstance(error, TemporaryError):
                 reason = error.reason
             elif isinstance(error, TimeoutError):
-                reason = f"handler did not finish within {self._settings.handler_timeout:g}s"
+                reason = f"handler did not finish within {self._settings.consumers.handler_timeout:g}s"
             else:
                 reason = f"{type(error).__name__}: {error}"
-            if delivery.deliveries >= self._settings.max_deliver:
+            if delivery.deliveries >= self._settings.consumers.max_deliver:
                 gave_up = f"gave up after {delivery.deliveries} deliveries: {reason}"
                 await self._dead_letters.record(origin, "exhausted", gave_up)
                 if exhausted is not None:

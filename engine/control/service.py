@@ -91,7 +91,7 @@ class ControlService:
                 name="jetflow",
                 version=self._version,
                 description="jetflow workflow engine: queries and operator commands on jetflow.ctl.>",
-                metadata={"peer": self._settings.peer_id},
+                metadata={"peer": self._settings.peer.id},
                 queue_group="jetflow",
             ),
         )
@@ -152,12 +152,13 @@ class ControlService:
                         known = await lookup(command.id)
                         if known is not None:
                             return known
-                    return await asyncio.wait_for(asyncio.shield(waiting), self._settings.ctl_timeout)
+                    return await asyncio.wait_for(asyncio.shield(waiting), self._settings.telemetry.ctl_timeout)
                 except TimeoutError:
                     return {
                         "status": "accepted",
                         "id": command.id,
-                        "detail": f"published on {target}; no outcome within {self._settings.ctl_timeout:g}s, "
+                        "detail": f"published on {target}; "
+                        f"no outcome within {self._settings.telemetry.ctl_timeout:g}s, "
                         f"watch {', '.join(outcomes)}",
                     }
                 finally:
@@ -190,7 +191,7 @@ class ControlService:
     ) -> M:
         # `nats req jetflow.ctl.schedule.upcoming ''`: a query without a body asks with its defaults.
         body = b"{}" if empty_is_defaults and not request.data.strip() else request.data
-        decoded = decode(model, body, request.headers, max_payload=self._settings.max_payload)
+        decoded = decode(model, body, request.headers, max_payload=self._settings.nats.max_payload)
         if isinstance(decoded, Rejection):
             origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
             await self._dead_letters.record(origin, decoded.code, decoded.reason)

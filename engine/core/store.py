@@ -32,11 +32,11 @@ class Store:
 
     @classmethod
     async def connect(cls, settings: Settings, documents: Sequence[type[Document]], url: str) -> Store:
-        timeout_ms = int(settings.mongo_timeout * 1000)
+        timeout_ms = int(settings.mongo.timeout * 1000)
         client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
             url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
         )
-        store = cls(client, settings.mongo_db)
+        store = cls(client, settings.mongo.db)
         try:
             await store.db.command("ping")
             await init_beanie(database=store.db, document_models=list(documents))

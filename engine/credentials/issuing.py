@@ -39,9 +39,9 @@ class Issuing:
 
     async def issue(self, message: IssueCredential) -> PeerReply:
         request = message.request
-        access = self._settings.storages.get(request.storage)
+        access = self._settings.credentials.storages.get(request.storage)
         if access is None:
-            return refuse("unknown_storage", f"peer {self._settings.peer_id} issues no keys for '{request.storage}'")
+            return refuse("unknown_storage", f"peer {self._settings.peer.id} issues no keys for '{request.storage}'")
         if request.bucket not in access.buckets:
             return refuse(
                 "bucket_not_exported",
@@ -65,7 +65,7 @@ class Issuing:
         now = self._clock.now()
         if message.expires_at <= now:
             return refuse("expired", f"the keys would expire at {message.expires_at.isoformat()}, already past")
-        duration = issuer.duration_for(message.expires_at, now, self._settings.credential_max_duration)
+        duration = issuer.duration_for(message.expires_at, now, self._settings.credentials.max_duration)
         try:
             keys = await issuer.assume_role(
                 access,
@@ -75,7 +75,7 @@ class Issuing:
                 mode=request.access,
                 duration=duration,
                 session_name=issuer.session_name(request.id),
-                timeout=self._settings.peer_timeout / 2,
+                timeout=self._settings.peer.timeout / 2,
             )
         except IssueError as error:
             return refuse(error.code, error.reason)

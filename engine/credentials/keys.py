@@ -44,8 +44,8 @@ class PeerKey:
     """This peer's private key; loaded lazily so instances that never exchange secrets write no file."""
 
     def __init__(self, settings: Settings) -> None:
-        self._configured = settings.peer_private_key
-        self._path: Path = settings.state_dir / KEY_FILE
+        self._configured = settings.peer.private_key
+        self._path: Path = settings.peer.state_dir / KEY_FILE
         self._key: PrivateKey | None = None
 
     def _private(self) -> PrivateKey:

@@ -77,7 +77,7 @@ class Credentials:
 
     def owner(self, resource: Resource) -> str:
         """The peer that owns `resource`; 'local' means the peer handling it."""
-        return self._settings.peer_id if resource.peer == "local" else resource.peer
+        return self._settings.peer.id if resource.peer == "local" else resource.peer
 
     async def request(self, request: CredentialRequest) -> list[Emit]:
         # Idempotency guard: an answered request gets its stored outcome again, nothing is reissued.
@@ -144,7 +144,7 @@ class Credentials:
         An attempt lasts at most two peer requests; a pending lease older than that is a crashed
         attempt, which this one takes over (the Secret it may have stored is kept: 409).
         """
-        attempt = timedelta(seconds=2 * self._settings.peer_timeout + 1)
+        attempt = timedelta(seconds=2 * self._settings.peer.timeout + 1)
         if self._clock.now() - lease.updated_at < attempt:
             raise TemporaryError(f"credential request {lease.id} is being answered by another attempt")
 
@@ -161,7 +161,7 @@ class Credentials:
         if request.expires_at is not None:
             expires_at = request.expires_at
         elif execution is not None:
-            expires_at = execution.window_end + timedelta(seconds=self._settings.credential_margin)
+            expires_at = execution.window_end + timedelta(seconds=self._settings.credentials.margin)
         else:
             raise Refused(
                 "unknown_execution", f"execution '{request.execution}' is unknown and the request has no expires_at"

@@ -11,35 +11,43 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from engine.core.settings import PeerSettings
 from engine.dispatch.access import ADMIRALTY_NAMESPACE_LABEL, REMOTE_PEERS, Scope
+from engine.dispatch.settings import DispatchSettings
 from engine.kube import names
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from engine.settings import Settings
     from schemas.catalog import Resource, Step, Workflow
 
 
 @dataclass(frozen=True, slots=True)
 class DispatchConfig:
-    peer_id: str = "local"
-    retries: int = 2
-    c2d_image: str = "amazon/aws-cli:2.17.0"
-    c2d_max_jobs: int = 1
-    c2d_max_job_duration: int = 3600
-    c2d_volume_size: str = "1Gi"
+    """What the builders read of the settings: the dispatch group's workflow template and this peer's id."""
+
+    peer_id: str
+    retries: int
+    c2d_image: str
+    c2d_max_jobs: int
+    c2d_max_job_duration: int
+    c2d_volume_size: str
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DispatchConfig:
+    def from_settings(cls, dispatch: DispatchSettings, peer: PeerSettings) -> DispatchConfig:
         return cls(
-            peer_id=settings.peer_id,
-            retries=settings.dispatch_retries,
-            c2d_image=settings.c2d_image,
-            c2d_max_jobs=settings.c2d_max_jobs,
-            c2d_max_job_duration=math.ceil(settings.c2d_max_job_duration),
-            c2d_volume_size=settings.c2d_volume_size,
+            peer_id=peer.id,
+            retries=dispatch.retries,
+            c2d_image=dispatch.c2d_image,
+            c2d_max_jobs=dispatch.c2d_max_jobs,
+            c2d_max_job_duration=math.ceil(dispatch.c2d_max_job_duration),
+            c2d_volume_size=dispatch.c2d_volume_size,
         )
+
+    @classmethod
+    def defaults(cls) -> DispatchConfig:
+        """The settings groups' own defaults, whatever the environment says (golden files, `jetflow render`)."""
+        return cls.from_settings(DispatchSettings.model_construct(), PeerSettings.model_construct())
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +60,7 @@ class Plan:
     planned_at: datetime
     window_end: datetime
     now: datetime
-    config: DispatchConfig = field(default_factory=DispatchConfig)
+    config: DispatchConfig = field(default_factory=DispatchConfig.defaults)
 
     @property
     def namespace(self) -> str:

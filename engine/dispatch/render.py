@@ -66,7 +66,7 @@ def render(target: str, settings: Settings, *, catalog: Path | None = None) -> s
     import asyncio
     from pathlib import Path
 
-    config = DispatchConfig.from_settings(settings)
+    config = DispatchConfig.from_settings(settings.dispatch, settings.peer)
     path = Path(target)
     if path.suffix == ".json" and path.is_file():
         booking = BookingRequest.model_validate_json(path.read_text())
@@ -77,7 +77,7 @@ def render(target: str, settings: Settings, *, catalog: Path | None = None) -> s
             if booking.workflow not in workflows:
                 raise PermanentError(f"workflow '{booking.workflow}' is not in {catalog}")
             workflow = workflows[booking.workflow]
-        plan = booking_plan(booking, workflow, resources, config, limit=settings.max_executions_per_booking)
+        plan = booking_plan(booking, workflow, resources, config, limit=settings.booking.max_executions)
     else:
         plan = asyncio.run(_execution_plan(target, settings, config))
     return to_yaml(manifests(plan))
@@ -114,9 +114,9 @@ async def _store(settings: Settings) -> AsyncIterator[Catalog]:
     from engine.core.store import Store
     from engine.executions.store import ExecutionRecord
 
-    if settings.mongo_url is None:
+    if settings.mongo.url is None:
         raise PermanentError("set JETFLOW_MONGO_URL to read executions and the catalog (or pass --catalog)")
-    store = await Store.connect(settings, [*CATALOG_DOCUMENTS, ExecutionRecord], settings.mongo_url)
+    store = await Store.connect(settings, [*CATALOG_DOCUMENTS, ExecutionRecord], settings.mongo.url)
     try:
         yield Catalog()
     finally:

@@ -98,7 +98,7 @@ class Dispatcher:
         self._clock = clock
         self._gate = gate
         self._settings = settings
-        self._config = DispatchConfig.from_settings(settings)
+        self._config = DispatchConfig.from_settings(settings.dispatch, settings.peer)
         self._wake = asyncio.Event()
         self._runner = Background("dispatcher", self._loop)
         self._remote = remote
@@ -129,11 +129,11 @@ class Dispatcher:
             try:
                 await self.run_pass()
             except TemporaryError as error:
-                log.warning("dispatch pass stopped, retried in %gs: %s", self._settings.dispatch_refill, error)
+                log.warning("dispatch pass stopped, retried in %gs: %s", self._settings.dispatch.refill, error)
             except Exception:
-                log.exception("dispatch pass failed; retried in %gs", self._settings.dispatch_refill)
+                log.exception("dispatch pass failed; retried in %gs", self._settings.dispatch.refill)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._settings.dispatch_refill)
+                await asyncio.wait_for(self._wake.wait(), self._settings.dispatch.refill)
 
     async def decide(
         self, *, exclude: frozenset[str] = frozenset(), only: frozenset[str] | None = None
@@ -155,8 +155,8 @@ class Dispatcher:
             [record for record in queue if now < record.window_end],
             [doc.get("resources", []) for doc in active],
             self._gate,
-            max_running=self._settings.dispatch_max_running,
-            max_per_resource=self._settings.dispatch_max_per_resource,
+            max_running=self._settings.dispatch.max_running,
+            max_per_resource=self._settings.dispatch.max_per_resource,
         )
         return replace(decision, expired=[record for record in queue if now >= record.window_end])
 

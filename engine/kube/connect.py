@@ -37,11 +37,11 @@ def default_kubeconfig() -> Path:
 
 
 def target(settings: Settings) -> Target | None:
-    if settings.manifests_dir is not None:
-        return Target("folder", settings.manifests_dir)
-    if settings.kubeconfig is not None:
-        return Target("kubeconfig", settings.kubeconfig)
-    in_cluster = settings.kube_in_cluster
+    if settings.kube.manifests_dir is not None:
+        return Target("folder", settings.kube.manifests_dir)
+    if settings.kube.kubeconfig is not None:
+        return Target("kubeconfig", settings.kube.kubeconfig)
+    in_cluster = settings.kube.in_cluster
     if in_cluster is None:
         in_cluster = SERVICE_ACCOUNT_TOKEN.exists()
     if in_cluster:
@@ -72,7 +72,7 @@ async def connect(settings: Settings) -> Kube | None:
         load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         await load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(chosen.path), context=settings.kube_context, client_configuration=configuration
+            config_file=str(chosen.path), context=settings.kube.context, client_configuration=configuration
         )
     log.info("Kubernetes: %s %s", chosen.mode, chosen.path or "")
-    return ApiKube(ApiClient(configuration=configuration), timeout=settings.kube_timeout)
+    return ApiKube(ApiClient(configuration=configuration), timeout=settings.kube.timeout)

@@ -125,8 +125,8 @@ class Evaluator:
         return self._task is not None
 
     def rules(self, node: str) -> Rules:
-        groups = self._settings.throttle_groups
-        group = self._settings.throttle_node_groups.get(node, "default")
+        groups = self._settings.throttle.groups
+        group = self._settings.throttle.node_groups.get(node, "default")
         return groups.get(group) or groups.get("default") or Rules()
 
     async def start(self) -> None:
@@ -135,9 +135,9 @@ class Evaluator:
         self._dirty.clear()
         config = ConsumerConfig(
             ack_policy=AckPolicy.ALL,
-            ack_wait=self._settings.ack_wait,
+            ack_wait=self._settings.consumers.ack_wait,
             deliver_policy=DeliverPolicy.ALL,
-            max_ack_pending=self._settings.throttle_batch * 4,
+            max_ack_pending=self._settings.throttle.batch * 4,
         )
         subscription = await self._js.pull_subscribe(
             SAMPLES, durable=self._durable, stream="JETFLOW_METRICS", config=config
@@ -156,7 +156,7 @@ class Evaluator:
             await self._snapshot()
 
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
-        next_snapshot = time.monotonic() + self._settings.throttle_snapshot
+        next_snapshot = time.monotonic() + self._settings.throttle.snapshot
         next_silence = time.monotonic()
         try:
             while True:
@@ -164,7 +164,7 @@ class Evaluator:
                 self._undo.clear()
                 try:
                     try:
-                        batch = await subscription.fetch(self._settings.throttle_batch, timeout=1.0)
+                        batch = await subscription.fetch(self._settings.throttle.batch, timeout=1.0)
                     except TimeoutError:
                         batch = []
                     outcomes: collections.Counter[str] = collections.Counter()
@@ -178,7 +178,7 @@ class Evaluator:
                         next_silence = time.monotonic() + 1.0
                         await self._check_silence()
                     if time.monotonic() >= next_snapshot:
-                        next_snapshot = time.monotonic() + self._settings.throttle_snapshot
+                        next_snapshot = time.monotonic() + self._settings.throttle.snapshot
                         await self._snapshot()
                 except Exception:
                     # NATS or MongoDB failed mid-batch: put the nodes back as they were before the batch
@@ -211,12 +211,12 @@ class Evaluator:
     async def _handle(self, msg: Msg) -> str:
         self.handled += 1
         headers = msg.headers or {}
-        decoded = decode(MetricSample, msg.data, headers, max_payload=self._settings.max_payload)
+        decoded = decode(MetricSample, msg.data, headers, max_payload=self._settings.nats.max_payload)
         node = msg.subject.rpartition(".")[2]
         if not isinstance(decoded, Rejection) and decoded.node != node:
             decoded = Rejection("permanent", f"sample for node '{decoded.node}' published on {msg.subject}")
         if not isinstance(decoded, Rejection):
-            ahead, skew = (decoded.at - self._clock.now()).total_seconds(), self._settings.throttle_clock_skew
+            ahead, skew = (decoded.at - self._clock.now()).total_seconds(), self._settings.throttle.clock_skew
             if ahead > skew:
                 reason = f"sample at {decoded.at.isoformat()} is {ahead:.0f}s in the future (tolerance {skew:g}s)"
                 decoded = Rejection("permanent", reason)

@@ -43,8 +43,8 @@ type Listener = Callable[[ThrottleCommand], Awaitable[None]]
 
 class CommandGate:
     def __init__(self, settings: Settings) -> None:
-        self._fraction = settings.throttle_limited_fraction
-        self._unknown = ThrottleLevel(settings.throttle_unknown) if settings.throttle_unknown != "open" else None
+        self._fraction = settings.throttle.limited_fraction
+        self._unknown = ThrottleLevel(settings.throttle.unknown) if settings.throttle.unknown != "open" else None
         self.commands: dict[str, ThrottleCommand] = {}
         """The latest command per node."""
         self._nodes: dict[str, str] = {}

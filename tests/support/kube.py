@@ -39,7 +39,7 @@ class KubeHarness:
     emulator: Any | None  # kmock.KubernetesEmulator; None against a real cluster
 
     def with_kube(self, settings: Settings) -> Settings:
-        return settings.model_copy(update={"kubeconfig": self.settings.kubeconfig, "manifests_dir": None})
+        return settings.replace(kubeconfig=self.settings.kube.kubeconfig, manifests_dir=None)
 
     def requests(self, *, methods: tuple[str, ...] = ("post", "patch", "delete")) -> list[tuple[str, str]]:
         """(METHOD, path) of every recorded request with one of `methods`, in order (kmock only)."""
@@ -122,7 +122,7 @@ async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
     enters one per peer; most tests use the `kube` fixture.
     """
     if servers.EXTERNAL_KUBECONFIG:
-        settings = Settings(kubeconfig=Path(servers.EXTERNAL_KUBECONFIG), _env_file=None)
+        settings = Settings.load(kubeconfig=Path(servers.EXTERNAL_KUBECONFIG), _env_file=None)
         client = await connect(settings)
         assert client is not None
         try:
@@ -135,7 +135,7 @@ async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
 
     async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         declare_kinds(emulator)
-        settings = Settings(kubeconfig=kubeconfig(config, str(server.url).rstrip("/")), _env_file=None)
+        settings = Settings.load(kubeconfig=kubeconfig(config, str(server.url).rstrip("/")), _env_file=None)
         client = await connect(settings)
         assert client is not None
         try:

@@ -50,5 +50,5 @@ def two_cluster_plan(execution: str = "bk-42-20261201t100000", *, workflow: Work
         planned_at=START,
         window_end=START + timedelta(hours=1),
         now=START,
-        config=DispatchConfig(peer_id="local"),
+        config=DispatchConfig.defaults(),
     )

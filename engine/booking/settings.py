@@ -1,0 +1,40 @@
+"""The booking feature's settings group (part of `engine/settings.py`'s `Settings`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+from engine.core.settings import GROUP
+
+
+class BookingSettings(BaseSettings):
+    """How bookings are decided."""
+
+    model_config = GROUP
+
+    max_executions: int = Field(
+        validation_alias="JETFLOW_MAX_EXECUTIONS_PER_BOOKING",
+        default=100_000,
+        ge=1,
+        description="A booking whose cron yields more executions is rejected (code limit).",
+    )
+    workers: int = Field(
+        validation_alias="JETFLOW_BOOKING_WORKERS",
+        default=16,
+        ge=1,
+        description="Booking commands one replica decides at once: one slow booking never holds up the others "
+        "(the calendars' compare-and-set keeps overlapping ones safe).",
+    )
+    max_window: float = Field(
+        validation_alias="JETFLOW_MAX_BOOKING_WINDOW",
+        default=366 * 86400.0,
+        gt=0,
+        description="Longest booking window in seconds (end - start).",
+    )
+    past_tolerance: float = Field(
+        validation_alias="JETFLOW_PAST_TOLERANCE",
+        default=300.0,
+        ge=0,
+        description="Seconds a booking may start in the past (clock skew, queueing).",
+    )

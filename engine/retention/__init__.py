@@ -1,0 +1,1 @@
+"""Retention: finished executions, ended bookings and ended credential leases leave the store after a while."""
