@@ -1,4 +1,4 @@
-"""Leader lease in a NATS KV bucket whose entries expire: who may fire executions right now.
+"""Leader lease in a NATS KV bucket whose entries expire: which replica does a feature's leader work now.
 
 The leader creates the key (only possible when it is absent) and refreshes it every third of the
 TTL with a revision-checked update; if it dies, the bucket's max age removes the key and a standby
@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import BucketNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.errors import Error as JetStreamError
+
+from engine.core.background import Background
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -100,3 +102,43 @@ class LeaderLease:
             with contextlib.suppress(JetStreamError, OSError, TimeoutError):
                 await self._kv.delete(self._key, last=self._revision)
             self._revision = None
+
+
+class Leader(Protocol):
+    """Work only one replica of a peer may do at a time (fire, dispatch, evaluate, sweep)."""
+
+    async def lead(self) -> None:
+        """This replica won the lease: start the leader's work."""
+        ...
+
+    async def depose(self) -> None:
+        """The lease is lost or given up: stop the leader's work (called when not leading too)."""
+        ...
+
+
+class Leadership:
+    """Campaign for one lease on behalf of a `Leader`, and stop in the one order every leader follows.
+
+    Stopping ends the campaign, then stops the leader's work, then releases the lease: a standby can
+    win the lease only once this replica's work is over, so no two leaders' work ever overlaps.
+    """
+
+    def __init__(self, js: JetStreamContext, key: str, holder: str, ttl: float, leader: Leader) -> None:
+        self._lease = LeaderLease(js, key, holder, ttl)
+        self._leader = leader
+        self._campaign = Background(f"{key}-lease", self._run)
+
+    async def _run(self) -> None:
+        await self._lease.run(self._leader.lead, self._leader.depose)
+
+    @property
+    def held(self) -> bool:
+        return self._lease.held
+
+    def start(self) -> None:
+        self._campaign.start()
+
+    async def stop(self) -> None:
+        await self._campaign.stop()
+        await self._leader.depose()
+        await self._lease.stop()

@@ -23,6 +23,7 @@ from engine.core.store import create_once
 from engine.credentials import lease as leases
 from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
+from engine.executions.advance import advance
 from engine.executions.states import FINAL
 from engine.kube import names
 from engine.peers import PeerUnavailable
@@ -260,8 +261,9 @@ class Credentials:
             await self._delete(stored.compute_peer, request.execution, stored.namespace, stored.name, strict=False)
         emits = [Emit(subjects.CREDENTIAL_FAILED, failed)]
         reason = f"storage credentials for '{request.storage}' failed: {refusal.reason}"
-        if execution is not None and await self._transitions.finish(
-            execution.id, ExecutionState.FAILED, at=now, reason=reason
+        if (
+            execution is not None
+            and (await advance(self._transitions, execution.id, ExecutionState.FAILED, at=now, reason=reason)).moved
         ):
             emits.append(
                 Emit(

@@ -28,6 +28,7 @@ from engine.dispatch import limits
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
 from engine.dispatch.remote import PeerNotReady
+from engine.executions.advance import advance
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 from engine.kube import kinds
@@ -215,11 +216,11 @@ class Dispatcher:
             log.warning("execution %s cannot be dispatched: %s", record.id, error.reason)
             await self._reporter.report(record.id, record.booking, ExecutionState.FAILED, error.reason)
             return
-        moved = await self._transitions.move(record.id, ExecutionState.DISPATCHED, at=now)
-        if not moved:
-            stored = await ExecutionRecord.get(record.id)
+        result = await advance(self._transitions, record.id, ExecutionState.DISPATCHED, at=now)
+        if not result.moved:
+            stored = result.stored
             # Idempotency guard: dispatched earlier but the event may be lost; otherwise it moved on.
-            if stored is None or stored.state != ExecutionState.DISPATCHED:
+            if not result.reached:
                 self.blocked.pop(record.id, None)
                 if stored is not None and stored.state in FINAL:
                     # Cancelled while its objects were being created: the cancel handler found no

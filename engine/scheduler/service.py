@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
+from engine.core.background import Background
+from engine.executions.advance import advance
 from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
 from engine.scheduler.horizon import Horizon
@@ -88,7 +90,7 @@ class Scheduler:
         self._fired: dict[str, datetime] = {}
         """Executions fired in this leadership, so a refill that read them just before cannot re-add them."""
         self._held: dict[str, ExecutionRecord] = {}
-        self._refiller: asyncio.Task[None] | None = None
+        self._refiller = Background("scheduler-refill", self._refill_loop)
         self._refill_now = asyncio.Event()
 
     @property
@@ -105,14 +107,10 @@ class Scheduler:
         )
         self._aps.start()
         await self.refill()
-        self._refiller = asyncio.create_task(self._refill_loop(), name="scheduler-refill")
+        self._refiller.start()
 
     async def stop(self) -> None:
-        refiller, self._refiller = self._refiller, None
-        if refiller is not None:
-            refiller.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refiller
+        await self._refiller.stop()
         if self._aps is not None:
             self._aps.shutdown(wait=False)
             self._aps = None
@@ -245,12 +243,12 @@ class Scheduler:
             await self._hold(record, *blocked, now=now)
             return
         # Idempotency guard: the job holds a copy of the record; a pause that landed since is in the store.
-        moved = await self._transitions.move(record.id, ExecutionState.DUE, at=now, unless=NOT_PAUSED)
-        if not moved:
-            stored = await ExecutionRecord.get(record.id)
+        result = await advance(self._transitions, record.id, ExecutionState.DUE, at=now, unless=NOT_PAUSED)
+        if not result.moved:
+            stored = result.stored
             # Idempotency guard: `due` already set (a previous leader died before publishing) still
             # needs its event; the deterministic id makes a second publish a no-op.
-            if stored is None or stored.state != ExecutionState.DUE:
+            if not result.reached:
                 self._fired.pop(record.id, None)  # not fired (paused, cancelled): a refill may load it again
                 if stored is not None and not (stored.paused and stored.state in PENDING):
                     self._transitions.refused(record.id, ExecutionState.DUE)
@@ -271,7 +269,7 @@ class Scheduler:
 
     async def _miss(self, record: ExecutionRecord, reason: str, now: datetime) -> None:
         self._held.pop(record.id, None)
-        if await self._transitions.finish(record.id, ExecutionState.MISSED, at=now, reason=reason):
+        if (await advance(self._transitions, record.id, ExecutionState.MISSED, at=now, reason=reason)).moved:
             self._outcomes.add(1, {"outcome": "missed"})
             missed = ExecutionMissed(
                 id=f"{record.id}:missed", execution=record.id, booking=record.booking, at=now, reason=reason
@@ -283,9 +281,11 @@ class Scheduler:
         self._held[record.id] = record.model_copy(update={"state": ExecutionState.HELD})
         if record.state == ExecutionState.HELD:
             return
-        if not await self._transitions.move(record.id, ExecutionState.HELD, at=now, reason=reason, unless=NOT_PAUSED):
-            stored = await ExecutionRecord.get(record.id)
-            if stored is None or stored.paused or stored.state != ExecutionState.HELD:
+        result = await advance(
+            self._transitions, record.id, ExecutionState.HELD, at=now, reason=reason, unless=NOT_PAUSED
+        )
+        if not result.moved:
+            if not result.reached or (result.stored is not None and result.stored.paused):
                 self._held.pop(record.id, None)  # paused or moved on since it was loaded: not ours to hold
             return
         self._outcomes.add(1, {"outcome": "held"})

@@ -32,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
+from engine.core.background import Background
 from engine.throttle import store
 from engine.throttle.actions import NoActions
 from engine.throttle.policy import NodeState, check_silence, observe, readings
@@ -91,7 +92,7 @@ class Evaluator:
         self.states: dict[str, NodeState] = {}
         self._dirty: set[str] = set()
         self._undo: dict[str, NodeState | None] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task: Background | None = None
         self.handled = 0
         """Samples taken from the stream by this evaluator (the benchmark reads it)."""
 
@@ -142,16 +143,15 @@ class Evaluator:
         subscription = await self._js.pull_subscribe(
             SAMPLES, durable=self._durable, stream="JETFLOW_METRICS", config=config
         )
-        self._task = asyncio.create_task(self._run(subscription), name="throttle-evaluator")
+        self._task = Background("throttle-evaluator", lambda: self._run(subscription))
+        self._task.start()
         log.info("throttle evaluator started with %d known nodes", len(self.states))
 
     async def stop(self) -> None:
         """Lost or gave up the lease: stop consuming and save what the snapshot has not yet."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await task.stop()
         with contextlib.suppress(Exception):
             await self._snapshot()
 
