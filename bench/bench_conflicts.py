@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import describe
-from engine.booking.conflicts import Claim, find_conflict
+from engine.claims.conflicts import Claim, find_conflict
 
 BASE = datetime(2026, 12, 1, tzinfo=UTC)
 

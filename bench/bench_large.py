@@ -52,7 +52,7 @@ import nats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import STEP, Children, quantile, start_jetflow_up, tree_rss_mib, upsert_catalog
-from engine.booking.windows import execution_id
+from engine.claims.windows import execution_id
 
 if TYPE_CHECKING:
     from collections.abc import Callable

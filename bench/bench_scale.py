@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import STEP, CommandCounter, quantile, upsert_catalog
 from engine.app import Engine
-from engine.booking.windows import execution_id
+from engine.claims.windows import execution_id
 from engine.embedded import servers
 from engine.embedded.engines import PatchedSQLiteEngine
 from engine.executions.store import ExecutionRecord, Transitions

@@ -16,36 +16,64 @@ from faststream.nats import NatsBroker, NatsRouter
 from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.errors import Error as NatsError
 
+from engine.booking.feature import BookingFeature
 from engine.bus import quiet
 from engine.bus.consumer import Consumers
 from engine.bus.deadletter import DeadLetters
 from engine.bus.exhausted import watch_exhausted
 from engine.bus.publisher import Publisher
+from engine.catalog.feature import CatalogFeature
+from engine.catalog.store import CATALOG_DOCUMENTS
+from engine.census import CensusFeature
+from engine.claims.calendar import ResourceCalendar
 from engine.connection import NatsUnavailable, broker_options
 from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
 from engine.core.clock import SystemClock
+from engine.core.leader import Leadership
 from engine.core.store import Store
+from engine.credentials.feature import CredentialsFeature
+from engine.credentials.lease import CredentialLease
+from engine.dispatch.feature import Dispatch
+from engine.executions.bookings import BookingRecord
+from engine.executions.store import ExecutionRecord, Transitions
 from engine.kube.connect import connect as connect_kube
-from engine.runtime import Runtime
+from engine.retention.feature import RetentionFeature
+from engine.runtime import Features, Runtime
+from engine.scheduler.feature import Schedule
 from engine.streams import ensure_streams
 from engine.telemetry import setup_telemetry
+from engine.throttle.feature import Throttle
 from engine.throttle.gate import CommandGate
+from engine.throttle.store import NodeThrottle
 from engine.version import VERSION
+from schemas import subjects
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
+    from beanie import Document
     from nats.aio.subscription import Subscription
 
     from engine.core.clock import Clock
     from engine.core.gate import ThrottleGate
+    from engine.runtime import Feature
     from engine.settings import Settings
 
 log = logging.getLogger("jetflow")
 
-type Feature = Callable[[Runtime], Awaitable[None]]
+#: Every Beanie document the features store, registered (with their indexes) when the engine starts.
+DOCUMENTS: tuple[type[Document], ...] = (
+    *CATALOG_DOCUMENTS,
+    BookingRecord,
+    ExecutionRecord,
+    ResourceCalendar,
+    NodeThrottle,
+    CredentialLease,
+)
+
+type Install = Callable[[Runtime], Awaitable[None]]
 
 
 class Engine:
@@ -57,7 +85,7 @@ class Engine:
         mongo_url: str,
         clock: Clock | None = None,
         gate: ThrottleGate | None = None,
-        extra_features: Sequence[Feature] = (),
+        extra_features: Sequence[Install] = (),
     ) -> None:
         self.settings = settings
         self.nats_url = nats_url
@@ -80,7 +108,7 @@ class Engine:
         self._exhausted: Subscription | None = None
 
     async def start(self) -> Runtime:
-        from handlers import DOCUMENTS, FEATURES
+        from handlers import FEATURES
 
         store = await Store.connect(self.settings, DOCUMENTS, self.mongo_url)
         try:
@@ -110,7 +138,11 @@ class Engine:
             nc, js, dead_letters, consumers.exhausted, self.settings.nats.max_payload
         )
         router = NatsRouter()
+        illegal = self.telemetry.meter.create_counter(
+            "jetflow.executions.illegal_transitions", description="Execution transitions refused (not forward)."
+        )
         runtime = Runtime(
+            transitions=Transitions(illegal),
             settings=self.settings,
             router=router,
             publisher=publisher,
@@ -129,7 +161,20 @@ class Engine:
         async def health(_: Any) -> dict[str, Any]:
             return await health_report(js, store, version=VERSION, peer=self.settings.peer.id)
 
-        await control.add_query("health", "jetflow.ctl.health", None, health)
+        await control.add_query("health", subjects.ctl_health(), None, health)
+        runtime.features = features = Features(
+            catalog=CatalogFeature(runtime),
+            booking=BookingFeature(runtime),
+            throttle=Throttle(runtime),
+            schedule=Schedule(runtime),
+            dispatch=Dispatch(runtime),
+            credentials=CredentialsFeature(runtime),
+            retention=RetentionFeature(runtime),
+            census=CensusFeature(runtime),
+        )
+        features.throttle.on_release(features.schedule.release)
+        for feature in features.all():
+            await self._start(runtime, feature)
         for install in (*FEATURES, *self.extra_features):
             await install(runtime)
         self.broker.include_router(router)
@@ -137,6 +182,14 @@ class Engine:
         self.runtime = runtime
         log.info("jetflow %s running (peer %s) on %s", VERSION, self.settings.peer.id, self.nats_url)
         return runtime
+
+    async def _start(self, runtime: Runtime, feature: Feature) -> None:
+        await feature.start()
+        runtime.stopping.append(feature.stop)
+        if feature.lease is not None:
+            leadership = Leadership(runtime.js, feature.lease, self.instance, self.settings.lease.ttl, feature)
+            leadership.start()
+            runtime.stopping.append(leadership.stop)
 
     async def stop(self) -> None:
         runtime, self.runtime = self.runtime, None

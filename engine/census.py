@@ -13,14 +13,15 @@ most recently started engine that still runs.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from nats.errors import Error as NatsError
 from pymongo.errors import PyMongoError
 
-from engine.booking.records import BookingRecord
+from engine import streams
+from engine.core.background import Background
+from engine.executions.bookings import BookingRecord
 from engine.executions.store import ExecutionRecord
 from schemas.execution import ExecutionState
 
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from engine.runtime import Runtime
 
 log = logging.getLogger(__name__)
-DLQ_STREAM = "JETFLOW_DLQ"
 BOOKING_STATUSES = ("confirmed", "rejected", "cancelled")
 
 
@@ -50,7 +50,7 @@ class Census:
         self.executions = {str(state): executions.get(str(state), 0) for state in ExecutionState}
         bookings = await _count_by(BookingRecord, "status")
         self.bookings = {status: bookings.get(status, 0) for status in BOOKING_STATUSES}
-        self.dead_letters = (await self._js.stream_info(DLQ_STREAM)).state.messages
+        self.dead_letters = (await self._js.stream_info(streams.DLQ)).state.messages
 
     async def run(self, interval: float) -> None:
         while True:
@@ -120,17 +120,29 @@ def _declare(meter: Meter) -> None:
     )
 
 
-async def install(runtime: Runtime) -> None:
-    census = Census(runtime.js)
-    _declare(runtime.telemetry.meter)
-    await census.take()
-    _running.append(census)
-    task = asyncio.create_task(census.run(runtime.settings.telemetry.census_interval), name="census")
+class CensusFeature:
+    """Counts on every replica, from the start of the engine to its stop."""
 
-    async def stop() -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        _running.remove(census)
+    lease = None
 
-    runtime.stopping.append(stop)
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.census = Census(runtime.js)
+        self._counting = Background("census", lambda: self.census.run(runtime.settings.telemetry.census_interval))
+
+    async def start(self) -> None:
+        _declare(self._runtime.telemetry.meter)
+        await self.census.take()
+        _running.append(self.census)
+        self._counting.start()
+
+    async def lead(self) -> None:
+        return None
+
+    async def depose(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        await self._counting.stop()
+        if self.census in _running:
+            _running.remove(self.census)

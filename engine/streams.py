@@ -33,24 +33,31 @@ class StreamSpec:
     why: str = ""
 
 
+#: Every stream's name, spelled here once.
+CATALOG = "JETFLOW_CATALOG"
+BOOKINGS = "JETFLOW_BOOKINGS"
+EXECUTIONS = "JETFLOW_EXECUTIONS"
+METRICS = "JETFLOW_METRICS"
+THROTTLE = "JETFLOW_THROTTLE"
+CREDENTIALS = "JETFLOW_CREDENTIALS"
+DLQ = "JETFLOW_DLQ"
+
 STREAMS: tuple[StreamSpec, ...] = (
     # Catalog entries arrive on one subject per family, so "last per subject" would keep only the
     # newest resource of all; MongoDB holds the current catalog and this stream the history.
-    StreamSpec("JETFLOW_CATALOG", ("jetflow.resource.>", "jetflow.workflow.>"), why="what can be booked and run"),
-    StreamSpec("JETFLOW_BOOKINGS", ("jetflow.booking.>",), why="commands and their outcomes, replayable"),
-    StreamSpec("JETFLOW_EXECUTIONS", ("jetflow.execution.>",), why="lifecycle of every execution"),
+    StreamSpec(CATALOG, ("jetflow.resource.>", "jetflow.workflow.>"), why="what can be booked and run"),
+    StreamSpec(BOOKINGS, ("jetflow.booking.>",), why="commands and their outcomes, replayable"),
+    StreamSpec(EXECUTIONS, ("jetflow.execution.>",), why="lifecycle of every execution"),
     StreamSpec(
-        "JETFLOW_METRICS",
+        METRICS,
         ("jetflow.metric.>",),
         max_age=HOUR,
         max_msgs_per_subject=10_000,
         why="high volume, short-lived",
     ),
-    StreamSpec(
-        "JETFLOW_THROTTLE", ("jetflow.throttle.>",), max_msgs_per_subject=1, why="node agents read their latest"
-    ),
-    StreamSpec("JETFLOW_CREDENTIALS", ("jetflow.credential.>",), why="requests and outcomes, never secret values"),
-    StreamSpec("JETFLOW_DLQ", ("jetflow.dlq.>",), why="poison messages with the reason, for replay"),
+    StreamSpec(THROTTLE, ("jetflow.throttle.>",), max_msgs_per_subject=1, why="node agents read their latest"),
+    StreamSpec(CREDENTIALS, ("jetflow.credential.>",), why="requests and outcomes, never secret values"),
+    StreamSpec(DLQ, ("jetflow.dlq.>",), why="poison messages with the reason, for replay"),
 )
 
 

@@ -1,24 +1,22 @@
-"""Thin NATS handlers, one module per feature: parse, call one service, publish what happened.
+"""Thin NATS handlers, one module per feature: they bind subjects to the feature's methods, nothing more.
 
-`FEATURES` lists every feature's `install(runtime)`; `DOCUMENTS` every Beanie document the features
-store, registered (with their indexes) when the engine starts.
+`FEATURES` lists every module's `install(runtime)`, which registers durable consumers on `runtime.router`
+and `jetflow.ctl` endpoints on `runtime.control`, calling the feature objects in `runtime.features`
+(built by engine/app.py). No handler builds a service, holds a lease, subscribes to core NATS or reads
+the store.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine import census
 from handlers import booking, catalog, credentials, dispatch, retention, schedule, throttle
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from beanie import Document
-
     from engine.runtime import Runtime
 
-# throttle before schedule: the gate knows every node's level before the first execution fires.
 FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     catalog.install,
     booking.install,
@@ -27,11 +25,4 @@ FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     dispatch.install,
     credentials.install,
     retention.install,
-    census.install,
-)
-DOCUMENTS: Sequence[type[Document]] = (
-    *catalog.DOCUMENTS,
-    *booking.DOCUMENTS,
-    *throttle.DOCUMENTS,
-    *credentials.DOCUMENTS,
 )

@@ -36,6 +36,10 @@ PEER_PREFIX = "jetflow.peer"
 
 DLQ_PREFIX = "jetflow.dlq"
 CTL_PREFIX = "jetflow.ctl"
+#: Core-NATS nudge: "due or cancelled executions changed, run a dispatch pass" (in no stream).
+DISPATCH_WAKE = "jetflow.dispatch.wake"
+#: Core-NATS nudge: "the pending executions changed, reload the horizon" (in no stream; carries a booking id).
+SCHEDULER_REFRESH = "jetflow.scheduler.refresh"
 
 
 def _token(value: str) -> str:
@@ -57,6 +61,11 @@ def throttle_command(node: str) -> str:
 def dead_letter(subject: str) -> str:
     """Where a message that could not be processed on `subject` is kept, with the reason."""
     return f"{DLQ_PREFIX}.{subject}"
+
+
+def ctl_health() -> str:
+    """The one ctl subject without a family: `jetflow.ctl.health`."""
+    return f"{CTL_PREFIX}.health"
 
 
 def ctl(family: str, verb: str) -> str:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine.app import Engine
-from engine.booking.calendar import Calendars, ResourceCalendar
+from engine.claims.calendar import Calendars, ResourceCalendar
 from engine.core.errors import TemporaryError
 from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.booking.conflicts import Claim, Conflict, find_conflict
+from engine.claims.conflicts import Claim, Conflict, find_conflict
 
 BASE = datetime(2026, 12, 1, tzinfo=UTC)
 

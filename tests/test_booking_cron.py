@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.booking.cron import CronError, TooManyOccurrences, occurrences, parse_cron, resolution
+from engine.claims.cron import CronError, TooManyOccurrences, occurrences, parse_cron, resolution
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:

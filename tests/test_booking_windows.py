@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from pydantic import TypeAdapter
 
-from engine.booking.cron import CronError, TooManyOccurrences
-from engine.booking.windows import Window, execution_id, execution_windows
+from engine.claims.cron import CronError, TooManyOccurrences
+from engine.claims.windows import Window, execution_id, execution_windows
 from schemas.names import KubeName
 
 SECOND = timedelta(seconds=1)

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from engine.booking.calendar import Calendars, Reservation, ResourceCalendar
-from engine.booking.windows import Schedule, execution_id
-from engine.executions.states import FINAL, PENDING, can_move, predecessors
+from engine.claims.calendar import Calendars, Reservation, ResourceCalendar
+from engine.claims.windows import Schedule, execution_id
+from engine.executions.states import FINAL, UNFINISHED, can_move, predecessors
 from engine.executions.store import ExecutionRecord, Transitions, insert_executions
 from schemas.execution import ExecutionState as State
 
@@ -50,7 +50,7 @@ def test_transition_table(current: State, target: State, legal: bool) -> None:
 def test_end_states_are_final_and_pending_ones_are_not() -> None:
     assert {State.SUCCEEDED, State.FAILED, State.TIMED_OUT, State.CANCELLED, State.MISSED} == FINAL
     assert not any(can_move(end, other) for end in FINAL for other in State)
-    assert set(State) - FINAL == PENDING
+    assert set(State) - FINAL == UNFINISHED
 
 
 async def test_moves_only_forward_in_the_store_and_counts_illegal_ones(engine: Runtime) -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import ValidationError
 
-from engine.booking.records import BookingRecord, BookingStatus
 from engine.credentials.lease import CredentialLease, LeaseState
+from engine.executions.bookings import BookingRecord, BookingStatus
 from engine.executions.store import ExecutionRecord
 from engine.retention.service import Retention
 from engine.settings import Settings

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from engine.app import Engine
-from engine.booking.calendar import ResourceCalendar
+from engine.claims.calendar import ResourceCalendar
 from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 

@@ -14,11 +14,11 @@ import itertools
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from engine.booking import planned
-from engine.booking.records import BookingRecord
-from engine.booking.windows import execution_id
+from engine.claims.windows import execution_id
 from engine.core.errors import PermanentError
 from engine.core.paging import page
+from engine.executions import planned
+from engine.executions.bookings import BookingRecord
 from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
 from schemas.execution import ExecutionState

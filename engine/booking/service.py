@@ -12,22 +12,23 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from engine.booking import calendar, planned
-from engine.booking.calendar import Reservation
-from engine.booking.cron import CronError, TooManyOccurrences
-from engine.booking.records import LISTED_MAX, BookingRecord
-from engine.booking.windows import Schedule, execution_id, instant
+from engine.claims import calendar
+from engine.claims.calendar import Reservation
+from engine.claims.cron import CronError, TooManyOccurrences
+from engine.claims.windows import Schedule, execution_id, instant
 from engine.core.emit import Emit
 from engine.core.errors import PermanentError
 from engine.core.store import create_once
+from engine.executions import planned
+from engine.executions.bookings import LISTED_MAX, BookingRecord
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
 from schemas.execution import ExecutionCancelled, ExecutionState
 
 if TYPE_CHECKING:
-    from engine.booking.records import BookingStatus
-    from engine.booking.windows import Spans
     from engine.catalog.store import Catalog
+    from engine.claims.windows import Spans
+    from engine.executions.bookings import BookingStatus
     from engine.executions.store import Transitions
     from engine.settings import Settings
     from schemas.base import Message

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from nats.errors import Error as NatsError
 
+from engine import streams
 from engine.bus.deadletter import Origin
 
 if TYPE_CHECKING:
@@ -42,7 +43,7 @@ async def watch_exhausted(
         try:
             body = json.loads(advisory.data)
             stream, sequence = str(body["stream"]), int(body["stream_seq"])
-            if not str(body.get("consumer", "")).startswith("jetflow-") or stream == "JETFLOW_DLQ":
+            if not str(body.get("consumer", "")).startswith("jetflow-") or stream == streams.DLQ:
                 return  # not one of jetflow's consumers
             stored = await js.get_msg(stream, sequence)
         except (ValueError, KeyError, NatsError) as error:

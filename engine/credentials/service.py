@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from engine.booking import planned
 from engine.core.emit import Emit
 from engine.core.errors import TemporaryError
 from engine.core.store import create_once
 from engine.credentials import lease as leases
 from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
+from engine.executions import planned
 from engine.executions.advance import advance
 from engine.executions.states import FINAL
 from engine.kube import names

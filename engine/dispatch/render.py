@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from engine.booking.windows import execution_id, execution_windows
+from engine.claims.windows import execution_id, execution_windows
 from engine.core.errors import PermanentError
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan

@@ -27,7 +27,7 @@ RANK: dict[State, int] = {
 }
 FINAL = frozenset(state for state, rank in RANK.items() if rank == max(RANK.values()))
 #: States that still hold a claim on their resources and may be cancelled.
-PENDING = frozenset(state for state in State if state not in FINAL)
+UNFINISHED = frozenset(state for state in State if state not in FINAL)
 #: States of an execution the scheduler has yet to fire: planned, or held back by the throttle.
 UNFIRED = frozenset({State.SCHEDULED, State.HELD})
 #: The same, as stored (the `$in` of a query).

@@ -11,7 +11,7 @@ from pydantic import Field
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import BulkWriteError
 
-from engine.booking import calendar
+from engine.claims import calendar
 from engine.executions.states import FINAL, predecessors
 from schemas.execution import ExecutionState
 

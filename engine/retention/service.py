@@ -29,8 +29,8 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, get_args
 
-from engine.booking.records import BookingRecord
 from engine.credentials.lease import LIVE, CredentialLease, LeaseState
+from engine.executions.bookings import BookingRecord
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 

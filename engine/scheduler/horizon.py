@@ -1,6 +1,6 @@
 """Storing executions as they enter the horizon: the only place execution documents are created.
 
-A confirmed booking stores its schedule, not its executions (see `engine.booking.planned`); its record's
+A confirmed booking stores its schedule, not its executions (see `engine.executions.planned`); its record's
 `next_unstored` is the planned time of the first execution not stored yet. Before each refill the
 firing replica stores, in one `insert_many`, every execution planned before the end of its horizon,
 and moves each booking's `next_unstored` past them by compare-and-set on the flags it read:
@@ -18,8 +18,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from engine.booking import planned
-from engine.booking.records import BookingRecord
+from engine.executions import planned
+from engine.executions.bookings import BookingRecord
 from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord, insert_executions
 from schemas import subjects

@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PENDING = UNFIRED_NAMES
 #: Extra condition of the firing compare-and-set: a paused execution is never fired.
 NOT_PAUSED = {"paused": {"$ne": True}}
 WINDOW_ENDED_PAUSED = "its window ended while its booking was paused"
@@ -178,7 +177,7 @@ class Scheduler:
         stored = await self._horizon_store.store(
             until, at=self._clock.now(), bookings=None if entered_since is not None else bookings
         )
-        query: dict[str, Any] = {"state": {"$in": PENDING}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
+        query: dict[str, Any] = {"state": {"$in": UNFIRED_NAMES}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
         if entered_since is not None:
             # The stretch that entered the horizon, and the bookings whose executions were just stored
             # or that were nudged (wherever in the horizon those fall).
@@ -225,7 +224,12 @@ class Scheduler:
         instead of leaving it scheduled (and its slots booked) until someone resumes the booking."""
         now = self._clock.now()
         # window_end > planned_at, so the (state, planned_at) index bounds this to past, pending executions.
-        query = {"state": {"$in": PENDING}, "planned_at": {"$lt": now}, "paused": True, "window_end": {"$lte": now}}
+        query = {
+            "state": {"$in": UNFIRED_NAMES},
+            "planned_at": {"$lt": now},
+            "paused": True,
+            "window_end": {"$lte": now},
+        }
         documents = await ExecutionRecord.get_pymongo_collection().find(query).limit(PASS_SIZE).to_list()
         for document in documents:
             await self._miss(ExecutionRecord.model_validate(document), WINDOW_ENDED_PAUSED, now)
@@ -250,7 +254,7 @@ class Scheduler:
             # needs its event; the deterministic id makes a second publish a no-op.
             if not result.reached:
                 self._fired.pop(record.id, None)  # not fired (paused, cancelled): a refill may load it again
-                if stored is not None and not (stored.paused and stored.state in PENDING):
+                if stored is not None and not (stored.paused and stored.state in UNFIRED_NAMES):
                     self._transitions.refused(record.id, ExecutionState.DUE)
                 return
         self._lateness.record(verdict.lateness)

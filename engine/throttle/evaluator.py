@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from engine import streams
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.core.background import Background
@@ -141,7 +142,7 @@ class Evaluator:
             max_ack_pending=self._settings.throttle.batch * 4,
         )
         subscription = await self._js.pull_subscribe(
-            SAMPLES, durable=self._durable, stream="JETFLOW_METRICS", config=config
+            SAMPLES, durable=self._durable, stream=streams.METRICS, config=config
         )
         self._task = Background("throttle-evaluator", lambda: self._run(subscription))
         self._task.start()

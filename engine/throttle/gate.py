@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from engine import streams
 from engine.catalog.store import ResourceRecord
 from schemas import subjects
 from schemas.catalog import Resource
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STREAM = "JETFLOW_THROTTLE"
+STREAM = streams.THROTTLE
 COMMANDS = f"{subjects.THROTTLE_COMMAND_PREFIX}.*"
 
 type Listener = Callable[[ThrottleCommand], Awaitable[None]]

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class Delivery:
+class SecretStore:
     def __init__(self, peer_id: str, key: PeerKey, kube: Kube | None) -> None:
         self._peer_id = peer_id
         self._key = key

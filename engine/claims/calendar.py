@@ -27,13 +27,13 @@ from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo.errors import DuplicateKeyError
 
-from engine.booking.conflicts import conflict_of_spans
-from engine.booking.windows import Schedule, execution_id, instant, microseconds
+from engine.claims.conflicts import conflict_of_spans
+from engine.claims.windows import Schedule, execution_id, instant, microseconds
 from engine.core.errors import TemporaryError
 
 if TYPE_CHECKING:
-    from engine.booking.conflicts import Conflict
-    from engine.booking.windows import Spans
+    from engine.claims.conflicts import Conflict
+    from engine.claims.windows import Spans
 
 #: Compare-and-set attempts before giving up for now (the message is redelivered later).
 MAX_ATTEMPTS = 50

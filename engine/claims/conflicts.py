@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from engine.booking.windows import instant, microseconds
+from engine.claims.windows import instant, microseconds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

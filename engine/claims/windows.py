@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
-from engine.booking.cron import TooManyOccurrences, following, occurrences, resolution
+from engine.claims.cron import TooManyOccurrences, following, occurrences, resolution
 from schemas.names import KUBE_NAME_MAX
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from engine.booking.records import LISTED_MAX, BookingRecord
-from engine.booking.windows import Schedule, execution_id
+from engine.claims.windows import Schedule, execution_id
+from engine.executions.bookings import LISTED_MAX, BookingRecord
 from engine.executions.store import ExecutionRecord, insert_executions
 from schemas.execution import ExecutionState
 

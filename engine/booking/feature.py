@@ -1,0 +1,95 @@
+"""The booking feature: decide requests and cancels, answer for them, and publish what was decided.
+
+handlers/booking.py binds the stream subjects and the `jetflow.ctl.booking.*` endpoints to these methods.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from engine.booking.service import Bookings, invalid, recorded_outcome
+from engine.bus.decode import claimed_id
+from engine.catalog.store import Catalog
+from engine.core.errors import PermanentError
+from engine.executions.bookings import BookingRecord
+from schemas import subjects
+
+if TYPE_CHECKING:
+    from engine.bus.consumer import Delivery
+    from engine.bus.decode import Rejection
+    from engine.core.emit import Emit
+    from engine.runtime import Runtime
+    from schemas.booking import BookingCancel, BookingRequest
+    from schemas.queries import Get
+
+OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOKING_CANCELLED)
+
+
+class BookingFeature:
+    lease = None
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.bookings = Bookings(runtime.settings, Catalog(), runtime.transitions)
+        self._publish = runtime.publisher.publish
+
+    async def start(self) -> None:
+        return None
+
+    async def lead(self) -> None:
+        return None
+
+    async def depose(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    async def invalid(self, body: bytes, rejection: Rejection) -> dict[str, Any] | None:
+        """A request that fails its schema is refused like any other: with a `rejected` event."""
+        if (booking := claimed_id(body)) is None:
+            return None
+        # Idempotency guard: a bad copy of a decided booking does not unsay its decision.
+        if (decided := await BookingRecord.get(booking)) is not None:
+            return recorded_outcome(decided)
+        event = invalid(booking, rejection.reason)
+        # No causation header: nobody waits for it (the ctl path replies with it directly), and a
+        # valid request with this id waiting for its own outcome must not take it for its answer.
+        await self._publish(subjects.BOOKING_REJECTED, event)
+        return {"status": "rejected", **event.model_dump(mode="json")}
+
+    async def _announce(self, emit: Emit, request: BookingRequest) -> None:
+        if emit.announce:
+            await self._publish(emit.subject, emit.event, causation=request.id)
+
+    async def exhausted(self, request: BookingRequest, reason: str) -> None:
+        """Given up on (store down, handler timed out, `max_deliver` times): rejected `unavailable`."""
+        await self._announce(await self.bookings.give_up(request, reason, at=self._runtime.clock.now()), request)
+
+    async def request(self, request: BookingRequest, delivery: Delivery) -> None:
+        """Decide a booking request: confirmed (executions scheduled) or rejected (with the reason)."""
+        decided = await self.bookings.request(
+            request, received_at=delivery.published_at, sequence=delivery.stream_sequence
+        )
+        await self._announce(decided, request)
+
+    async def cancel(self, command: BookingCancel) -> None:
+        """Cancel a booking: pending executions cancelled, claims released."""
+        for emit in await self.bookings.cancel(command, at=self._runtime.clock.now()):
+            await self._publish(emit.subject, emit.event, causation=command.id)
+
+    async def decided(self, booking_id: str) -> dict[str, Any] | None:
+        record = await BookingRecord.get(booking_id)
+        return None if record is None else recorded_outcome(record)
+
+    async def cancelled(self, cancel_id: str) -> dict[str, Any] | None:
+        record = await BookingRecord.find_one({f"cancellations.{cancel_id}": {"$exists": True}})
+        if record is None:
+            return None
+        return {"status": "cancelled", **record.cancellations[cancel_id]}
+
+    async def get(self, query: Get) -> dict[str, Any]:
+        record = await BookingRecord.get(query.id)
+        if record is None:
+            raise PermanentError(f"unknown booking '{query.id}'")
+        return record.public()
