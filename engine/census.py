@@ -21,6 +21,7 @@ from pymongo.errors import PyMongoError
 
 from engine import streams
 from engine.core.background import Background
+from engine.core.lifecycle import Idle
 from engine.executions.bookings import BookingRecord
 from engine.executions.store import ExecutionRecord
 from schemas.execution import ExecutionState
@@ -120,10 +121,8 @@ def _declare(meter: Meter) -> None:
     )
 
 
-class CensusFeature:
+class CensusFeature(Idle):
     """Counts on every replica, from the start of the engine to its stop."""
-
-    lease = None
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
@@ -135,12 +134,6 @@ class CensusFeature:
         await self.census.take()
         _running.append(self.census)
         self._counting.start()
-
-    async def lead(self) -> None:
-        return None
-
-    async def depose(self) -> None:
-        return None
 
     async def stop(self) -> None:
         await self._counting.stop()

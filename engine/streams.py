@@ -1,4 +1,4 @@
-"""The JetStream streams of ARCHITECTURE.md, declared in one place and applied idempotently.
+"""The JetStream streams (docs/architecture.md), declared in one place and applied idempotently.
 
 Streams are created when missing and updated in place when their configuration drifted (for example
 a new duplicate window), so every replica can run `ensure_streams` at start without coordination.

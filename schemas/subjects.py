@@ -1,7 +1,7 @@
 """The subject contract: every NATS subject jetflow reads or writes, spelled in one place.
 
 Other systems and operators publish to and subscribe on these names, so they are public API (see
-ARCHITECTURE.md). Subjects that carry a variable token are built by functions that refuse a token
+docs/architecture.md). Subjects that carry a variable token are built by functions that refuse a token
 which would change the subject's shape (a '.', or a wildcard).
 """
 

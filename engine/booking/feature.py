@@ -11,6 +11,7 @@ from engine.booking.service import Bookings, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.core.errors import PermanentError
+from engine.core.lifecycle import Idle
 from engine.executions.bookings import BookingRecord
 from schemas import subjects
 
@@ -25,25 +26,11 @@ if TYPE_CHECKING:
 OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOKING_CANCELLED)
 
 
-class BookingFeature:
-    lease = None
-
+class BookingFeature(Idle):
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         self.bookings = Bookings(runtime.settings, Catalog(), runtime.transitions)
         self._publish = runtime.publisher.publish
-
-    async def start(self) -> None:
-        return None
-
-    async def lead(self) -> None:
-        return None
-
-    async def depose(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
     async def invalid(self, body: bytes, rejection: Rejection) -> dict[str, Any] | None:
         """A request that fails its schema is refused like any other: with a `rejected` event."""

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.catalog.store import Catalog
 from engine.core.errors import PermanentError
+from engine.core.lifecycle import Idle
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime
@@ -13,23 +14,9 @@ if TYPE_CHECKING:
     from schemas.queries import Get, ListPage
 
 
-class CatalogFeature:
-    lease = None
-
+class CatalogFeature(Idle):
     def __init__(self, runtime: Runtime) -> None:
         self.catalog = Catalog()
-
-    async def start(self) -> None:
-        return None
-
-    async def lead(self) -> None:
-        return None
-
-    async def depose(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
 
     async def upsert(self, entry: Resource | Workflow, sequence: int | None) -> None:
         await self.catalog.upsert(entry, sequence or 0)

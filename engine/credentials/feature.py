@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from engine.catalog.store import Catalog
 from engine.core.background import Background
 from engine.core.errors import PermanentError
+from engine.core.lifecycle import Idle
 from engine.credentials.issuing import Issuing
 from engine.credentials.keys import PeerKey
 from engine.credentials.lease import CredentialLease
@@ -35,9 +36,7 @@ if TYPE_CHECKING:
 OUTCOMES = (subjects.CREDENTIAL_ISSUED, subjects.CREDENTIAL_FAILED)
 
 
-class CredentialsFeature:
-    lease = None
-
+class CredentialsFeature(Idle):
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
         settings = runtime.settings
@@ -74,12 +73,6 @@ class CredentialsFeature:
         ]
         if self._sweeper is not None:
             self._sweeper.start()
-
-    async def lead(self) -> None:
-        return None
-
-    async def depose(self) -> None:
-        return None
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from engine.core.background import Background
+from engine.core.lifecycle import Idle
 from engine.retention.service import Retention
 
 if TYPE_CHECKING:
     from engine.runtime import Runtime
 
 
-class RetentionFeature:
+class RetentionFeature(Idle):
     lease = "retention"
 
     def __init__(self, runtime: Runtime) -> None:
@@ -25,17 +26,11 @@ class RetentionFeature:
         self.retention = Retention(settings.keep)
         self._sweeping = Background("retention", lambda: self.retention.run(runtime.clock, settings.sweep))
 
-    async def start(self) -> None:
-        return None
-
     async def lead(self) -> None:
         self._sweeping.start()
 
     async def depose(self) -> None:
         await self._sweeping.stop()
-
-    async def stop(self) -> None:
-        return None
 
     async def sweep(self, _: Any) -> dict[str, Any]:
         return {"instance": self._runtime.instance, "deleted": await self.retention.sweep(self._runtime.clock.now())}
