@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.dispatch.template import Template
 from engine.kube import names
 
 if TYPE_CHECKING:
     from engine.dispatch.plan import Plan
-    from engine.dispatch.workflow import Template
     from schemas.catalog import ComputeToData
 
 DATA = "/data"
@@ -30,8 +30,6 @@ def _s3_url(prefix: str) -> str:
 
 
 def wrap(plan: Plan, spec: ComputeToData, steps: list[Template]) -> list[Template]:
-    from engine.dispatch.workflow import Template
-
     first = {step.name for step in steps if not step.depends}
     depended = {dep for step in steps for dep in step.depends}
     last = sorted(step.name for step in steps if step.name not in depended)

@@ -16,11 +16,11 @@ hera is imported here only: `build` is called on the dispatch path and by `jetfl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from engine.dispatch import c2d
 from engine.dispatch.access import SERVICE_ACCOUNT
+from engine.dispatch.template import Template
 from engine.kube import names
 
 if TYPE_CHECKING:
@@ -33,25 +33,6 @@ ADMIRALTY_ELECT = "multicluster.admiralty.io/elect"
 ADMIRALTY_CONSTRAINTS = "multicluster.admiralty.io/proxy-pod-scheduling-constraints"
 ADMIRALTY_CLUSTER = "multicluster.admiralty.io/cluster-target-name"
 S3_MOUNTS = "/var/run/jetflow/s3"
-
-
-@dataclass
-class Template:
-    """One container template and its place in the DAG, before hera turns it into a model."""
-
-    name: str
-    image: str
-    command: list[str] = field(default_factory=list)
-    args: list[str] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
-    env_from_secret: str | None = None
-    requests: dict[str, str] = field(default_factory=dict)
-    gpus: int | None = None
-    node: str | None = None
-    remote_peer: str | None = None
-    depends: list[str] = field(default_factory=list)
-    deadline: int | None = None
-    data_volume: bool = False
 
 
 def step_template(plan: Plan, step: Step) -> Template:
