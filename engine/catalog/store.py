@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -38,6 +40,46 @@ class WorkflowRecord(Document):
 
 CATALOG_DOCUMENTS: Sequence[type[Document]] = (ResourceRecord, WorkflowRecord)
 
+#: Seconds this process reuses a catalog record it read, without reading the store again. Every
+#: booking, dispatch and credential request reads the catalog, which changes rarely: an upsert handled
+#: in this process drops its entry at once; one handled by another replica is seen within this time
+#: (upserts are applied asynchronously from the stream anyway). Unknown ids are never remembered.
+RECENT_SECONDS = 2.0
+RECENT_MAX = 10_000
+
+
+class _Recent:
+    """The catalog records read lately, per database, family and id (shared by every `Catalog` of
+    the process, so an upsert drops what any of them read)."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[str, str, str], tuple[float, Resource | Workflow]] = OrderedDict()
+
+    def get(self, key: tuple[str, str, str]) -> Resource | Workflow | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if time.monotonic() - entry[0] > RECENT_SECONDS:
+            del self._entries[key]
+            return None
+        return entry[1]
+
+    def put(self, key: tuple[str, str, str], spec: Resource | Workflow) -> None:
+        self._entries[key] = (time.monotonic(), spec)
+        self._entries.move_to_end(key)
+        while len(self._entries) > RECENT_MAX:
+            self._entries.popitem(last=False)
+
+    def drop(self, key: tuple[str, str, str]) -> None:
+        self._entries.pop(key, None)
+
+
+_recent = _Recent()
+
+
+def _key(record: type[ResourceRecord] | type[WorkflowRecord], record_id: str) -> tuple[str, str, str]:
+    return (record.get_pymongo_collection().database.name, record.get_collection_name(), record_id)
+
 
 class Catalog:
     record_types: ClassVar[dict[str, type[ResourceRecord] | type[WorkflowRecord]]] = {
@@ -61,6 +103,8 @@ class Catalog:
             )
         except DuplicateKeyError:
             return False
+        finally:
+            _recent.drop(_key(record, spec.id))
         return True
 
     async def resource(self, resource_id: str) -> Resource | None:
@@ -68,8 +112,16 @@ class Catalog:
         return record.spec if record else None
 
     async def resources(self, ids: Sequence[str]) -> dict[str, Resource]:
-        records = await ResourceRecord.find({"_id": {"$in": list(ids)}}).to_list()
-        return {record.id: record.spec for record in records}
+        """The known ones among `ids`, read lately or from the store (one query for those not read lately)."""
+        found: dict[str, Resource] = {}
+        for resource_id in ids:
+            if isinstance(spec := _recent.get(_key(ResourceRecord, resource_id)), Resource):
+                found[resource_id] = spec
+        if missing := [resource_id for resource_id in ids if resource_id not in found]:
+            for record in await ResourceRecord.find({"_id": {"$in": missing}}).to_list():
+                found[record.id] = record.spec
+                _recent.put(_key(ResourceRecord, record.id), record.spec)
+        return found
 
     def __init__(self) -> None:
         self._workflows: set[str] = set()
@@ -81,8 +133,15 @@ class Catalog:
         return workflow_id in self._workflows
 
     async def workflow(self, workflow_id: str) -> Workflow | None:
+        """The workflow, read lately or from the store."""
+        key = _key(WorkflowRecord, workflow_id)
+        if isinstance(spec := _recent.get(key), Workflow):
+            return spec
         record = await WorkflowRecord.get(workflow_id)
-        return record.spec if record else None
+        if record is None:
+            return None
+        _recent.put(key, record.spec)
+        return record.spec
 
     async def list(self, family: str, *, cursor: str | None, limit: int) -> dict[str, Any]:
         collection = self.record_types[family].get_pymongo_collection()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from engine.core.background import Background
 from engine.dispatch.remote import remote_peers
@@ -28,6 +28,25 @@ if TYPE_CHECKING:
     from engine.kube.client import Kube
 
 log = logging.getLogger(__name__)
+#: Executions read per query (the embedded store refuses very long `$in` lists).
+READ_CHUNK = 200
+
+
+def execution_of(namespace: dict[str, Any]) -> str | None:
+    """The execution a namespace was made for, from its annotation."""
+    meta = namespace.get("metadata") or {}
+    execution = (meta.get("annotations") or {}).get(names.EXECUTION)
+    return str(execution) if execution and meta.get("name") else None
+
+
+async def finished_executions(ids: list[str]) -> dict[str, ExecutionRecord]:
+    """Those of `ids` that ended, READ_CHUNK to a query (not one read per namespace)."""
+    ended = [str(state) for state in FINAL]
+    found: dict[str, ExecutionRecord] = {}
+    for first in range(0, len(ids), READ_CHUNK):
+        query = {"_id": {"$in": ids[first : first + READ_CHUNK]}, "state": {"$in": ended}}
+        found.update((record.id, record) for record in await ExecutionRecord.find(query).to_list())
+    return found
 
 
 class Janitor:
@@ -46,12 +65,14 @@ class Janitor:
         items, _ = await self._kube.list(api_version, kind, label_selector=self._selector)
         now = self._clock.now()
         gone: list[str] = []
+        of = {item["metadata"]["name"]: execution for item in items if (execution := execution_of(item))}
+        finished = await finished_executions(sorted(set(of.values())))
         for item in items:
             meta = item.get("metadata") or {}
-            execution = (meta.get("annotations") or {}).get(names.EXECUTION)
-            record = await ExecutionRecord.get(execution) if execution else None
-            if record is None or record.state not in FINAL:
+            record = finished.get(of.get(meta.get("name"), ""))
+            if record is None:
                 continue
+            execution = record.id
             ended = record.updated_at if record.updated_at.tzinfo else record.updated_at.replace(tzinfo=UTC)
             if (now - ended).total_seconds() >= self._delay:
                 peers = remote_peers(item)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -125,6 +126,8 @@ class Dispatcher:
         self.waiting, self.blocked = {}, {}  # a deposed replica reports nothing stale
 
     async def _loop(self) -> None:
+        # hera takes seconds to import: in a thread, not on the event loop at the first dispatch.
+        await asyncio.to_thread(importlib.import_module, "hera.workflows")
         while True:
             self._wake.clear()
             try:

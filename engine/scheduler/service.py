@@ -52,6 +52,22 @@ PASS_SIZE = 500
 FULL_EVERY = 10
 
 
+def pending_query(
+    until: datetime, *, entered_since: datetime | None = None, bookings: set[str] | None = None
+) -> dict[str, Any]:
+    """The unpaused executions left to fire before `until`: all of them; with `bookings` only theirs;
+    with `entered_since` too, those planned since then and all of the bookings' (a periodic pass)."""
+    query: dict[str, Any] = {"state": {"$in": UNFIRED_NAMES}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
+    reread = {"booking": {"$in": sorted(bookings)}} if bookings else None
+    if entered_since is None:
+        query.update(reread or {})
+    elif reread is None:  # never `$in: []` in an `$or`: mongoeco 4.11's SQLite planner makes it `IN ()`, an error
+        query["planned_at"] = {"$gte": entered_since, "$lt": until}
+    else:
+        query["$or"] = [{"planned_at": {"$gte": entered_since}}, reread]
+    return query
+
+
 class Scheduler:
     def __init__(
         self,
@@ -177,17 +193,13 @@ class Scheduler:
         stored = await self._horizon_store.store(
             until, at=self._clock.now(), bookings=None if entered_since is not None else bookings
         )
-        query: dict[str, Any] = {"state": {"$in": UNFIRED_NAMES}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
         if entered_since is not None:
             # The stretch that entered the horizon, and the bookings whose executions were just stored
             # or that were nudged (wherever in the horizon those fall).
-            reread = sorted(stored | (bookings or set()))
-            query["$or"] = [{"planned_at": {"$gte": entered_since}}, {"booking": {"$in": reread}}]
-            bookings = set(reread)  # only their loaded jobs may be stale
-        elif bookings is not None:
-            query["booking"] = {"$in": sorted(bookings)}
-        else:
+            bookings = stored | (bookings or set())  # only their loaded jobs may be stale
+        elif bookings is None:
             self._loaded_until = until
+        query = pending_query(until, entered_since=entered_since, bookings=bookings)
         documents = await ExecutionRecord.get_pymongo_collection().find(query).sort("planned_at", 1).to_list()
         current = {str(document["_id"]) for document in documents}
         horizon_start = self._clock.now() - timedelta(seconds=self._horizon)
