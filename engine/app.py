@@ -100,7 +100,8 @@ class Engine:
 
         instruments = self.telemetry.instruments
         publisher = Publisher(self.broker)
-        dead_letters = DeadLetters(publisher, instruments)
+        # A dead letter must fit both a NATS message and a message of the DLQ stream (streams.stream_config).
+        dead_letters = DeadLetters(publisher, instruments, limit=min(nc.max_payload, self.settings.max_payload * 4))
         self._outcomes = Outcomes(nc)
         control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
         await control.start()
