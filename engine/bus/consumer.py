@@ -6,6 +6,8 @@ handler:
 
 * the body does not decode into its schema → dead letter with the precise reason, ack;
 * the handler raises `PermanentError` → dead letter, ack;
+* it fails deterministically (the store refuses the command for good, `engine.store.refused`, or a
+  RecursionError) → dead letter and the command's outcome at once, ack: retrying would fail alike;
 * it raises `TemporaryError` or anything unexpected → redeliver after the configured backoff, until
   `max_deliver` deliveries, then dead letter and ack;
 * it returns → ack.
@@ -30,6 +32,7 @@ from nats.js.api import DeliverPolicy
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.errors import PermanentError, TemporaryError
+from engine.store import refused
 from engine.streams import stream_for
 
 if TYPE_CHECKING:
@@ -208,6 +211,13 @@ class Consumers:
             await self._dead_letters.record(origin, error.code, error.reason)
             return "dead_lettered"
         except Exception as error:
+            if isinstance(error, RecursionError) or refused(error):
+                reason = f"failed for good on delivery {delivery.deliveries}: {type(error).__name__}: {error}"
+                log.error("permanent failure on %s: %s", delivery.subject, reason)
+                await self._dead_letters.record(origin, "permanent", reason)
+                if exhausted is not None:
+                    await exhausted.answer_safely(event, reason)
+                return "dead_lettered"
             if isinstance(error, TemporaryError):
                 reason = error.reason
             elif isinstance(error, TimeoutError):
