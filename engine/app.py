@@ -125,7 +125,9 @@ class Engine:
         )
 
         async def health(_: Any) -> dict[str, Any]:
-            return await health_report(js, store, version=VERSION, peer=self.settings.peer_id)
+            return await health_report(
+                js, store, version=VERSION, peer=self.settings.peer_id, timeout=self.settings.health_timeout
+            )
 
         await control.add_query("health", "jetflow.ctl.health", None, health)
         for install in (*FEATURES, *self.extra_features):

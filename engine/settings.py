@@ -263,6 +263,12 @@ class Settings(BaseSettings):
     ctl_timeout: float = Field(
         default=10.0, gt=0, description="Seconds a jetflow.ctl request waits for the outcome of its command."
     )
+    health_timeout: float = Field(
+        default=0.8,
+        gt=0,
+        description="Seconds jetflow.ctl.health waits for NATS and for the store; one that does not answer "
+        "in time is reported unreachable (status degraded).",
+    )
 
     # --- retention ----------------------------------------------------------------------------
     retention: float = Field(

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine.booking.calendar import ResourceCalendar
 from engine.booking.listing import list_executions
-from engine.booking.records import BookingRecord
-from engine.booking.service import Bookings, invalid, recorded_outcome
+from engine.booking.records import BookingRecord, cancellation_key
+from engine.booking.service import Bookings, cancellable, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.errors import PermanentError
@@ -88,10 +88,15 @@ async def install(runtime: Runtime) -> None:
         return None if record is None else recorded_outcome(record)
 
     async def cancelled(cancel_id: str) -> dict[str, Any] | None:
-        record = await BookingRecord.find_one({f"cancellations.{cancel_id}": {"$exists": True}})
-        if record is None:
-            return None
-        return {"status": "cancelled", **record.cancellations[cancel_id]}
+        key = cancellation_key(cancel_id)
+        record = await BookingRecord.find_one({f"cancellations.{key}": {"$exists": True}})
+        applied = None if record is None else record.cancellation(cancel_id)
+        return None if applied is None else {"status": "cancelled", **applied}
+
+    async def can_cancel(command: BookingCancel) -> None:
+        """Over ctl, a cancel of an unknown or a rejected booking is answered at once (the stream path
+        dead-letters it with the same reason), instead of waiting for an outcome that never comes."""
+        cancellable(await BookingRecord.get(command.booking), command.booking)
 
     async def get_booking(query: Get) -> dict[str, Any]:
         record = await BookingRecord.get(query.id)
@@ -116,6 +121,7 @@ async def install(runtime: Runtime) -> None:
         target=subjects.BOOKING_CANCEL,
         outcomes=OUTCOMES,
         lookup=cancelled,
+        check=can_cancel,
     )
     await control.add_query("booking-get", subjects.ctl("booking", "get"), Get, get_booking)
     await control.add_query("execution-list", subjects.ctl("execution", "list"), ExecutionList, list_executions)

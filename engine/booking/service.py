@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from engine.booking import calendar, planned
 from engine.booking.calendar import Reservation
 from engine.booking.cron import CronError, TooManyOccurrences
-from engine.booking.records import LISTED_MAX, BookingRecord
+from engine.booking.records import LISTED_MAX, BookingRecord, cancellation_key
 from engine.booking.windows import Schedule, execution_id, instant
 from engine.errors import PermanentError
 from engine.store import create_once
@@ -219,14 +219,10 @@ class Bookings:
                 )
 
     async def cancel(self, command: BookingCancel, *, at: datetime) -> list[Emit]:
-        stored = await BookingRecord.get(command.booking)
-        if stored is None:
-            raise PermanentError(f"unknown booking '{command.booking}'")
+        stored = cancellable(await BookingRecord.get(command.booking), command.booking)
         # Idempotency guard: the same cancel command answers with the event it produced.
-        if command.id in stored.cancellations:
-            return [Emit(subjects.BOOKING_CANCELLED, BookingCancelled.model_validate(stored.cancellations[command.id]))]
-        if stored.status == "rejected":
-            raise PermanentError(f"booking '{command.booking}' was rejected; there is nothing to cancel")
+        if (applied := stored.cancellation(command.id)) is not None:
+            return [Emit(subjects.BOOKING_CANCELLED, BookingCancelled.model_validate(applied))]
         already = stored.status == "cancelled"
         collection = BookingRecord.get_pymongo_collection()
         # The status first: from here on the scheduler stores no more executions of this booking.
@@ -245,9 +241,9 @@ class Bookings:
             count=len(cancelled) + (0 if already else planned.unstored_count(stored)),
             already=already,
         )
+        applied_as = f"cancellations.{cancellation_key(command.id)}"
         await collection.update_one(
-            {"_id": command.booking},
-            {"$set": {"status": "cancelled", f"cancellations.{command.id}": event.model_dump(mode="json")}},
+            {"_id": command.booking}, {"$set": {"status": "cancelled", applied_as: event.model_dump(mode="json")}}
         )
         emits = [
             Emit(
@@ -263,6 +259,15 @@ class Bookings:
             for execution in cancelled
         ]
         return [Emit(subjects.BOOKING_CANCELLED, event), *emits]
+
+
+def cancellable(stored: BookingRecord | None, booking: str) -> BookingRecord:
+    """The record of `booking` if it can be cancelled (again); else the permanent error that answers the cancel."""
+    if stored is None:
+        raise PermanentError(f"unknown booking '{booking}'")
+    if stored.status == "rejected":
+        raise PermanentError(f"booking '{booking}' was rejected; there is nothing to cancel")
+    return stored
 
 
 def _record(
