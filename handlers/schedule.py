@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -12,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.booking import planned
 from engine.booking.listing import upcoming
 from engine.booking.records import BookingRecord
+from engine.bus.decode import parse
 from engine.errors import PermanentError
 from engine.executions.store import ExecutionRecord, Transitions
 from engine.scheduler.lease import LeaderLease
@@ -72,8 +72,8 @@ async def install(runtime: Runtime) -> None:
         if msg.subject == REFRESH:
             booking = msg.data.decode(errors="replace").strip() or None
         else:
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
-                event = json.loads(msg.data)
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                event = parse(msg.data)  # bounded nesting: anyone may publish on these subjects
                 found = event.get("booking")
                 booking = found if isinstance(found, str) and found else None
                 if msg.subject == subjects.BOOKING_CONFIRMED and beyond_horizon(datetime.fromisoformat(event["start"])):

@@ -38,6 +38,7 @@ from engine.streams import stream_for
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from faststream.message import StreamMessage
     from faststream.nats import NatsRouter
 
     from engine.bus.deadletter import DeadLetters
@@ -84,6 +85,13 @@ class Exhausted[M: Message]:
             await self.answer(message, reason)
         except Exception:
             log.exception("could not answer %s after giving up on it", message.id)
+
+
+async def _undecoded(message: StreamMessage[Any]) -> Any:
+    """The body as it came: `decode` alone parses it. FastStream's own decoder is the standard json
+    parser, which recurses into a deeply nested body until a RecursionError (a failure before any
+    handler, so the message would be redelivered until `max_deliver` instead of dead-lettered at once)."""
+    return message.body
 
 
 def backoff_delay(settings: Settings, deliveries: int) -> float:
@@ -145,6 +153,7 @@ class Consumers:
                     max_ack_pending=max(1000, settings.pull_batch * 4),
                 ),
                 ack_policy=AckPolicy.MANUAL,
+                decoder=_undecoded,
                 description=handler.__doc__,
                 **extra,
             )(consume)
