@@ -39,7 +39,7 @@ async def health(client: Client) -> tuple[dict[str, Any], float]:
 async def applied(client: Client, resource: str, timeout: float = 30.0) -> dict[str, Any]:
     async with asyncio.timeout(timeout):
         while True:
-            reply = await request_json(client, "jetflow.ctl.resource.get", {"id": resource})
+            reply: dict[str, Any] = await request_json(client, "jetflow.ctl.resource.get", {"id": resource})
             if reply.get("status") != "error":
                 return reply
             await asyncio.sleep(0.2)

@@ -13,7 +13,7 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from engine.app import Engine
-from engine.throttle import evaluator, store
+from engine.throttle import evaluator, policy, store
 from engine.throttle.rules import Band, Rules
 from tests.support.streams import request_json, wait_for_messages
 from tests.test_throttle import Commands
@@ -138,7 +138,7 @@ async def test_poison_samples_are_refused_and_every_node_is_still_judged_within_
 async def test_a_sample_that_fails_for_good_does_not_wedge_the_others(
     jetflow: Engine, client: Client, commands: Commands, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_observe, real_save = evaluator.observe, store.save
+    real_observe, real_save = policy.observe, store.save
 
     def observe(state: NodeState, *args: Any) -> Any:
         if state.node == "node-p":
