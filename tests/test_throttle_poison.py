@@ -34,7 +34,13 @@ RULES = Rules(
     silence=600,
 )
 SAMPLE_DLQ = "jetflow.dlq.jetflow.metric.sample.*"
-START = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+START = datetime.now(UTC)
+
+
+@pytest.fixture(autouse=True)
+def recent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Samples of each test start a minute before it: recent (within `silence`), never in the future."""
+    monkeypatch.setitem(globals(), "START", datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1))
 
 
 @pytest.fixture
