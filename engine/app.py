@@ -129,7 +129,10 @@ class Engine:
 
         instruments = self.telemetry.instruments
         publisher = Publisher(self.broker)
-        dead_letters = DeadLetters(publisher, instruments)
+        # A dead letter must fit both a NATS message and a message of the DLQ stream (streams.stream_config).
+        dead_letters = DeadLetters(
+            publisher, instruments, limit=min(nc.max_payload, self.settings.nats.max_payload * 4)
+        )
         self._outcomes = Outcomes(nc)
         control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
         await control.start()
@@ -159,7 +162,9 @@ class Engine:
         )
 
         async def health(_: Any) -> dict[str, Any]:
-            return await health_report(js, store, version=VERSION, peer=self.settings.peer.id)
+            return await health_report(
+                js, store, version=VERSION, peer=self.settings.peer.id, timeout=self.settings.telemetry.health_timeout
+            )
 
         await control.add_query("health", subjects.ctl_health(), None, health)
         runtime.features = features = Features(

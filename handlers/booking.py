@@ -57,6 +57,7 @@ async def install(runtime: Runtime) -> None:
         target=subjects.BOOKING_CANCEL,
         outcomes=OUTCOMES,
         lookup=booking.cancelled,
+        check=booking.can_cancel,
     )
     await control.add_query("booking-get", subjects.ctl("booking", "get"), Get, booking.get)
     await control.add_query("execution-list", subjects.ctl("execution", "list"), ExecutionList, list_executions)

@@ -32,9 +32,13 @@ Instant = Annotated[datetime, AfterValidator(_require_tz)]
 
 
 class Part(BaseModel):
-    """A nested part of a message (a step, a conflict): frozen and closed, but no id of its own."""
+    """A nested part of a message (a step, a conflict): frozen and closed, but no id of its own.
 
-    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+    Numbers are finite: NaN and infinity (and a literal too large for a float, which parses as infinity)
+    are refused in every field, so a poison reading never reaches a comparison, a sum or the store.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class Message(Part):

@@ -16,6 +16,10 @@ from schemas.base import Instant, Message, Part
 from schemas.names import KubeName
 
 CRON_FIELDS = (5, 6)
+#: Most resources one booking may name. Each is looked up, claimed and released on its own calendar,
+#: and the lookup is one store query whose size grows with the list (the embedded store refuses one of
+#: about 500 ids); more resources are several bookings.
+MAX_RESOURCES = 256
 
 
 class BookingRequest(Message):
@@ -23,7 +27,11 @@ class BookingRequest(Message):
 
     id: KubeName = Field(description="Booking id, also the idempotency key; becomes part of namespace names.")
     workflow: KubeName = Field(description="Workflow (from the catalog) that each execution runs.")
-    resources: list[KubeName] = Field(min_length=1, description="Resources to reserve, each at most once.")
+    resources: list[KubeName] = Field(
+        min_length=1,
+        max_length=MAX_RESOURCES,
+        description=f"Resources to reserve, each at most once; at most {MAX_RESOURCES}.",
+    )
     start: Instant = Field(description="Start of the booked window.")
     end: Instant = Field(description="End of the booked window; after `start`.")
     cron: str | None = Field(

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.booking.service import Bookings, invalid, recorded_outcome
+from engine.booking.service import Bookings, cancellable, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.core.errors import PermanentError
 from engine.core.lifecycle import Idle
-from engine.executions.bookings import BookingRecord
+from engine.executions.bookings import BookingRecord, cancellation_key
 from schemas import subjects
 
 if TYPE_CHECKING:
@@ -70,10 +70,15 @@ class BookingFeature(Idle):
         return None if record is None else recorded_outcome(record)
 
     async def cancelled(self, cancel_id: str) -> dict[str, Any] | None:
-        record = await BookingRecord.find_one({f"cancellations.{cancel_id}": {"$exists": True}})
-        if record is None:
-            return None
-        return {"status": "cancelled", **record.cancellations[cancel_id]}
+        key = cancellation_key(cancel_id)
+        record = await BookingRecord.find_one({f"cancellations.{key}": {"$exists": True}})
+        applied = None if record is None else record.cancellation(cancel_id)
+        return None if applied is None else {"status": "cancelled", **applied}
+
+    async def can_cancel(self, command: BookingCancel) -> None:
+        """Over ctl, a cancel of an unknown or a rejected booking is answered at once (the stream path
+        dead-letters it with the same reason), instead of waiting for an outcome that never comes."""
+        cancellable(await BookingRecord.get(command.booking), command.booking)
 
     async def get(self, query: Get) -> dict[str, Any]:
         record = await BookingRecord.get(query.id)

@@ -20,7 +20,7 @@ from engine.core.emit import Emit
 from engine.core.errors import PermanentError
 from engine.core.store import create_once
 from engine.executions import planned
-from engine.executions.bookings import LISTED_MAX, BookingRecord
+from engine.executions.bookings import LISTED_MAX, BookingRecord, cancellation_key
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
 from schemas.execution import ExecutionCancelled, ExecutionState
@@ -210,14 +210,10 @@ class Bookings:
                 )
 
     async def cancel(self, command: BookingCancel, *, at: datetime) -> list[Emit]:
-        stored = await BookingRecord.get(command.booking)
-        if stored is None:
-            raise PermanentError(f"unknown booking '{command.booking}'")
+        stored = cancellable(await BookingRecord.get(command.booking), command.booking)
         # Idempotency guard: the same cancel command answers with the event it produced.
-        if command.id in stored.cancellations:
-            return [Emit(subjects.BOOKING_CANCELLED, BookingCancelled.model_validate(stored.cancellations[command.id]))]
-        if stored.status == "rejected":
-            raise PermanentError(f"booking '{command.booking}' was rejected; there is nothing to cancel")
+        if (applied := stored.cancellation(command.id)) is not None:
+            return [Emit(subjects.BOOKING_CANCELLED, BookingCancelled.model_validate(applied))]
         already = stored.status == "cancelled"
         collection = BookingRecord.get_pymongo_collection()
         # The status first: from here on the scheduler stores no more executions of this booking.
@@ -236,9 +232,9 @@ class Bookings:
             count=len(cancelled) + (0 if already else planned.unstored_count(stored)),
             already=already,
         )
+        applied_as = f"cancellations.{cancellation_key(command.id)}"
         await collection.update_one(
-            {"_id": command.booking},
-            {"$set": {"status": "cancelled", f"cancellations.{command.id}": event.model_dump(mode="json")}},
+            {"_id": command.booking}, {"$set": {"status": "cancelled", applied_as: event.model_dump(mode="json")}}
         )
         emits = [
             Emit(
@@ -254,6 +250,15 @@ class Bookings:
             for execution in cancelled
         ]
         return [Emit(subjects.BOOKING_CANCELLED, event), *emits]
+
+
+def cancellable(stored: BookingRecord | None, booking: str) -> BookingRecord:
+    """The record of `booking` if it can be cancelled (again); else the permanent error that answers the cancel."""
+    if stored is None:
+        raise PermanentError(f"unknown booking '{booking}'")
+    if stored.status == "rejected":
+        raise PermanentError(f"booking '{booking}' was rejected; there is nothing to cancel")
+    return stored
 
 
 def _record(

@@ -6,6 +6,8 @@ handler:
 
 * the body does not decode into its schema → dead letter with the precise reason, ack;
 * the handler raises `PermanentError` → dead letter, ack;
+* it fails deterministically (the store refuses the command for good, `engine.store.refused`, or a
+  RecursionError) → dead letter and the command's outcome at once, ack: retrying would fail alike;
 * it raises `TemporaryError` or anything unexpected → redeliver after the configured backoff, until
   `max_deliver` deliveries, then dead letter and ack;
 * it returns → ack.
@@ -30,11 +32,13 @@ from nats.js.api import DeliverPolicy
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.core.errors import PermanentError, TemporaryError
+from engine.core.store import refused
 from engine.streams import stream_for
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
+    from faststream.message import StreamMessage
     from faststream.nats import NatsRouter
 
     from engine.bus.deadletter import DeadLetters
@@ -81,6 +85,13 @@ class Exhausted[M: Message]:
             await self.answer(message, reason)
         except Exception:
             log.exception("could not answer %s after giving up on it", message.id)
+
+
+async def _undecoded(message: StreamMessage[Any]) -> Any:
+    """The body as it came: `decode` alone parses it. FastStream's own decoder is the standard json
+    parser, which recurses into a deeply nested body until a RecursionError (a failure before any
+    handler, so the message would be redelivered until `max_deliver` instead of dead-lettered at once)."""
+    return message.body
 
 
 def backoff_delay(settings: Settings, deliveries: int) -> float:
@@ -142,6 +153,7 @@ class Consumers:
                     max_ack_pending=max(1000, settings.consumers.pull_batch * 4),
                 ),
                 ack_policy=AckPolicy.MANUAL,
+                decoder=_undecoded,
                 description=handler.__doc__,
                 **extra,
             )(consume)
@@ -208,6 +220,13 @@ class Consumers:
             await self._dead_letters.record(origin, error.code, error.reason)
             return "dead_lettered"
         except Exception as error:
+            if isinstance(error, RecursionError) or refused(error):
+                reason = f"failed for good on delivery {delivery.deliveries}: {type(error).__name__}: {error}"
+                log.error("permanent failure on %s: %s", delivery.subject, reason)
+                await self._dead_letters.record(origin, "permanent", reason)
+                if exhausted is not None:
+                    await exhausted.answer_safely(event, reason)
+                return "dead_lettered"
             if isinstance(error, TemporaryError):
                 reason = error.reason
             elif isinstance(error, TimeoutError):

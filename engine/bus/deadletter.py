@@ -3,6 +3,11 @@
 A dead letter is published on `jetflow.dlq.<original subject>` with an id derived from the original
 message (its `Nats-Msg-Id`, else its stream position, else a digest of a core request), so recording
 the same poison message twice yields one record, and an operator can replay it after a fix.
+
+A dead letter always fits one NATS message, whatever the size of what it records: a body (base64 grows
+it by a third) that would make it too large is kept as its first `EXCERPT` bytes, and headers, reason
+and error are bounded too, with `truncated` set. Otherwise recording a body between about 750 KB and the
+server's 1 MB limit would fail every time, and the message could never be settled.
 """
 
 from __future__ import annotations
@@ -26,6 +31,14 @@ if TYPE_CHECKING:
     from engine.telemetry import Instruments
 
 log = logging.getLogger(__name__)
+
+#: Bytes of a body kept in a dead letter that cannot hold all of it.
+EXCERPT = 64 * 1024
+#: Characters of each of `reason` and `error`, and of all headers together, that a dead letter keeps.
+TEXT_MAX = 4096
+HEADERS_MAX = 16 * 1024
+#: Room left in a dead letter's NATS message for the headers the publisher adds and the JSON around `data`.
+_MARGIN = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,29 +66,56 @@ def dead_letter_id(origin: Origin) -> str:
     return "dlq-" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def build_dead_letter(origin: Origin, code: DeadLetterCode, reason: str, error: str = "") -> DeadLetter:
-    return DeadLetter(
+def build_dead_letter(
+    origin: Origin, code: DeadLetterCode, reason: str, error: str = "", *, limit: int = 1024 * 1024
+) -> DeadLetter:
+    """The dead letter of `origin`; its JSON stays under `limit` bytes (the largest message it may be)."""
+    headers, cut = _bounded_headers(origin.headers)
+    error = error or reason
+    cut = cut or len(reason) > TEXT_MAX or len(error) > TEXT_MAX
+    letter = DeadLetter(
         id=dead_letter_id(origin),
         subject=origin.subject,
         stream=origin.stream,
         sequence=origin.sequence,
         code=code,
-        reason=reason,
-        error=error or reason,
-        data=base64.b64encode(origin.body).decode(),
-        headers={k: v for k, v in origin.headers.items() if isinstance(v, str)},
-        deliveries=origin.deliveries,
+        reason=reason[:TEXT_MAX],
+        error=error[:TEXT_MAX],
+        data="",
+        size=len(origin.body),
+        truncated=True,
+        headers=headers,
+        deliveries=max(1, origin.deliveries),
         at=datetime.now(UTC),
     )
+    room = (limit - _MARGIN - len(letter.model_dump_json())) * 3 // 4  # base64 takes 4 bytes for every 3
+    body = origin.body if len(origin.body) <= room else origin.body[: max(0, min(EXCERPT, room))]
+    truncated = cut or len(body) < len(origin.body)
+    return letter.model_copy(update={"data": base64.b64encode(body).decode(), "truncated": truncated})
+
+
+def _bounded_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], bool]:
+    """The headers, as long as they fit in HEADERS_MAX together (Nats-Msg-Id first: replay needs it)."""
+    kept: dict[str, str] = {}
+    used = 0
+    texts = [(name, value) for name, value in headers.items() if isinstance(value, str)]
+    for name, value in sorted(texts, key=lambda item: item[0] != MSG_ID):
+        used += len(name) + len(value) + 8
+        if used > HEADERS_MAX:
+            return kept, True
+        kept[name] = value
+    return kept, False
 
 
 class DeadLetters:
-    def __init__(self, publisher: Publisher, instruments: Instruments) -> None:
+    def __init__(self, publisher: Publisher, instruments: Instruments, *, limit: int = 1024 * 1024) -> None:
         self._publisher = publisher
         self._instruments = instruments
+        self._limit = limit
+        """Largest dead letter in bytes: the NATS server's max_payload, or the DLQ stream's max_msg_size."""
 
     async def record(self, origin: Origin, code: DeadLetterCode, reason: str, error: str = "") -> DeadLetter:
-        letter = build_dead_letter(origin, code, reason, error)
+        letter = build_dead_letter(origin, code, reason, error, limit=self._limit)
         published = await self._publisher.publish(dead_letter(origin.subject), letter)
         if not published.duplicate:
             self._instruments.dead_letters.add(1, {"subject": origin.label or origin.subject, "code": code})

@@ -62,7 +62,10 @@ async def watch_exhausted(
             f"delivered {origin.deliveries} times to consumer {body.get('consumer')} without an acknowledgement "
             "(the handler hung past ack_wait or its process died)"
         )
-        await dead_letters.record(origin, "exhausted", reason)
+        try:
+            await dead_letters.record(origin, "exhausted", reason)
+        except Exception:  # NATS went away meanwhile: the message stays in its stream, at its sequence
+            log.exception("could not dead-letter %s #%d after JetStream gave up on it", stream, sequence)
         if (answer := answers.get(origin.label)) is not None:
             await answer(origin.body, origin.headers, reason, max_payload)
 

@@ -9,10 +9,10 @@ requests waiting for them: no per-request subscription, and no polling.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
+from engine.bus.decode import parse
 from engine.bus.publisher import CAUSATION_ID
 
 if TYPE_CHECKING:
@@ -51,9 +51,8 @@ class Outcomes:
         causation = (msg.headers or {}).get(CAUSATION_ID)
         if not causation or causation not in self._waiting:
             return
-        try:
-            event = json.loads(msg.data)
-        except ValueError:
+        event = parse(msg.data)
+        if not isinstance(event, dict):
             return
         outcome: Outcome = {"status": msg.subject.rsplit(".", 1)[-1], **event}
         for future in self._waiting.pop(causation, []):

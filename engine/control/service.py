@@ -48,6 +48,8 @@ IN_FLIGHT = 256
 
 type Query[M: BaseModel] = Callable[[M], Awaitable[dict[str, Any]]]
 type Lookup = Callable[[str], Awaitable[Outcome | None]]
+#: Refuses a command that cannot succeed, before it is published, by raising a `PermanentError`.
+type Check[M: Message] = Callable[[M], Awaitable[None]]
 
 
 class InvalidRequest(PermanentError):
@@ -127,12 +129,15 @@ class ControlService:
         outcomes: Sequence[str],
         lookup: Lookup,
         on_invalid: OnInvalid | None = None,
+        check: Check[M] | None = None,
     ) -> None:
         """Requests on `subject` publish `model` durably on `target` and reply with its outcome.
 
         `outcomes` are the subjects the outcome events are published on; `lookup` finds the outcome
         of an already processed command in the store; `on_invalid` gives a command that fails its
-        schema its own outcome event (the reply then carries it, with the error).
+        schema its own outcome event (the reply then carries it, with the error). `check` refuses a
+        command that cannot succeed (its handler would only dead-letter it) with an error reply at once,
+        and a dead letter on the ctl subject, instead of a wait for an outcome that never comes.
         """
         for outcome_subject in outcomes:
             await self._outcomes.watch(outcome_subject)
@@ -147,6 +152,8 @@ class ControlService:
                     # window) is answered from the store; its handler would not announce it again.
                     if (known := await lookup(command.id)) is not None:
                         return known
+                    if check is not None:
+                        await self._check(request, command, check)
                     published = await self._publisher.publish(target, command)
                     if published.duplicate:
                         known = await lookup(command.id)
@@ -185,6 +192,14 @@ class ControlService:
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)
         self._slots.release()
+
+    async def _check[M: Message](self, request: Request, command: M, check: Check[M]) -> None:
+        try:
+            await check(command)
+        except PermanentError as error:
+            origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
+            await self._dead_letters.record(origin, error.code, error.reason)
+            raise
 
     async def _parse[M: BaseModel](
         self, request: Request, model: type[M], on_invalid: OnInvalid | None = None, *, empty_is_defaults: bool = False

@@ -246,3 +246,10 @@ class TelemetrySettings(BaseSettings):
         gt=0,
         description="Seconds a jetflow.ctl request waits for the outcome of its command.",
     )
+    health_timeout: float = Field(
+        validation_alias="JETFLOW_HEALTH_TIMEOUT",
+        default=0.8,
+        gt=0,
+        description="Seconds jetflow.ctl.health waits for NATS and for the store; one that does not answer "
+        "in time is reported unreachable (status degraded).",
+    )

@@ -3,6 +3,11 @@
 `create_once` is the easy path the architecture asks for: a document whose `_id` is derived from
 the cause is inserted, and a replay of the same cause finds it (duplicate key) and gets the stored
 one back instead of a second effect. It costs one command the first time and two on a replay.
+
+`refused` tells a store refusal that no retry can change (a query too large for the embedded store, a
+value it cannot encode) from a store that is down or busy: the first is a permanent failure, answered at
+once, so one poison message does not hold its consumer up for `max_deliver` deliveries. Only refusals
+known to be deterministic count; anything else stays temporary.
 """
 
 from __future__ import annotations
@@ -10,8 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from beanie import Document, init_beanie
+from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,6 +25,38 @@ if TYPE_CHECKING:
     from pymongo.asynchronous.database import AsyncDatabase
 
     from engine.settings import Settings
+
+
+#: MongoDB error codes of commands that can never succeed as sent (BadValue, FailedToParse, TypeMismatch,
+#: Overflow, InvalidLength, PathNotViable, ConflictingUpdateOperators, DollarPrefixedFieldName,
+#: EmptyFieldName, DottedFieldName, ImmutableField, BSONObjectTooLarge, document too large).
+_REFUSED_CODES = frozenset({2, 9, 14, 15, 16, 28, 40, 52, 56, 57, 66, 10334, 17419, 17420})
+#: What the embedded store (SQLite underneath; its errors carry no code) answers to such a command.
+_REFUSED_MESSAGES = (
+    "Expression tree is too large",
+    "malformed JSON",
+    "too many SQL variables",
+    "string or blob too big",
+    "parser stack overflow",
+    "too many terms in compound SELECT",
+)
+
+
+def refused(error: BaseException) -> bool:
+    """True when the store (or the driver) refused a command for good: sending it again cannot help."""
+    if isinstance(error, InvalidDocument):  # the driver cannot encode it (includes DocumentTooLarge)
+        return True
+    if isinstance(error, BulkWriteError):
+        problems = error.details.get("writeErrors", [])
+        return bool(problems) and not error.details.get("writeConcernErrors") and all(map(_refused, problems))
+    if isinstance(error, OperationFailure) and not isinstance(error, DuplicateKeyError):
+        return _refused({"code": error.code, "errmsg": str(error)})
+    return False
+
+
+def _refused(problem: dict[str, object]) -> bool:
+    message = str(problem.get("errmsg", ""))
+    return problem.get("code") in _REFUSED_CODES or any(marker in message for marker in _REFUSED_MESSAGES)
 
 
 class StoreUnavailable(RuntimeError):

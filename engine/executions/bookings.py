@@ -42,7 +42,8 @@ class BookingRecord(Document):
     outcome_subject: str = Field(description="Subject of the outcome event (confirmed or rejected).")
     outcome: dict[str, Any] = Field(description="The outcome event as published.")
     cancellations: dict[str, dict[str, Any]] = Field(
-        default_factory=dict, description="Cancel command id → the cancelled event it produced."
+        default_factory=dict,
+        description="Cancel command id (as `cancellation_key`) → the cancelled event it produced.",
     )
     decided_at: datetime
     decided_by: int | None = Field(
@@ -53,6 +54,21 @@ class BookingRecord(Document):
         name = "bookings"
         indexes = [IndexModel([("next_unstored", ASCENDING)])]  # noqa: RUF012  (beanie's declaration style)
 
+    def cancellation(self, cancel_id: str) -> dict[str, Any] | None:
+        """The cancelled event the cancel command `cancel_id` produced, if it was applied to this booking."""
+        return self.cancellations.get(cancellation_key(cancel_id))
+
     def public(self) -> dict[str, Any]:
         data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id"})
+        data["cancellations"] = {_unkey(key): event for key, event in self.cancellations.items()}
         return data
+
+
+def cancellation_key(cancel_id: str) -> str:
+    """A cancel id as a key of `cancellations`, and in a field path: ids may hold '.', which the store
+    reads as a path into a nested document; escaped, an id is one key and comes back exactly."""
+    return cancel_id.replace("%", "%25").replace(".", "%2E")
+
+
+def _unkey(key: str) -> str:
+    return key.replace("%2E", ".").replace("%25", "%")

@@ -9,11 +9,11 @@ change any replica makes (`pause`), followed by a nudge to the firing replica.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from engine.bus.decode import parse
 from engine.core.errors import PermanentError
 from engine.executions import planned
 from engine.executions.bookings import BookingRecord
@@ -102,8 +102,8 @@ class Schedule:
         if msg.subject == subjects.SCHEDULER_REFRESH:
             booking = msg.data.decode(errors="replace").strip() or None
         else:
-            with contextlib.suppress(ValueError, AttributeError, TypeError):
-                event = json.loads(msg.data)
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError):
+                event = parse(msg.data)  # bounded nesting: anyone may publish on these subjects
                 found = event.get("booking")
                 booking = found if isinstance(found, str) and found else None
                 if msg.subject == subjects.BOOKING_CONFIRMED and self._beyond_horizon(

@@ -12,6 +12,12 @@ Why fast: samples arrive every few seconds from every node. They are fetched in 
 consumer uses AckAll, so one ack settles a whole batch; the store is written only when a level changes
 (before the ack) and in a snapshot of the nodes that changed every `throttle_snapshot` seconds.
 
+Why robust: a sample that fails for good (a deterministic store refusal, a RecursionError, or any failure
+`max_deliver` deliveries in a row) is dead-lettered and its node left as it was before it, and the batch
+goes on; a state the store refuses to save stays in memory. So one poison sample never stops the
+evaluation of every node. Bad samples (NaN, Infinity, deep nesting) are refused at the edge already, by
+the schema: only failures nobody foresaw reach this.
+
 Order on a change: publish the command (deterministic id from the tipping sample), then store the
 new level, then ack. A crash in between replays the sample, which yields the same command id
 (JetStream drops the duplicate) and the same level.
@@ -34,6 +40,7 @@ from engine import streams
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.core.background import Background
+from engine.core.store import refused
 from engine.throttle import store
 from engine.throttle.actions import NoActions
 from engine.throttle.policy import NodeState, check_silence, observe, readings
@@ -43,6 +50,8 @@ from schemas.metrics import MetricSample
 from schemas.throttle import ThrottleCommand
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
     from opentelemetry.metrics import Counter
@@ -170,7 +179,7 @@ class Evaluator:
                         batch = []
                     outcomes: collections.Counter[str] = collections.Counter()
                     for msg in batch:
-                        outcomes[await self._handle(msg)] += 1
+                        outcomes[await self._take(msg)] += 1
                     for outcome, count in outcomes.items():  # one instrument call per batch, not per sample
                         self._metrics.samples.add(count, {"outcome": outcome})
                     if batch:
@@ -209,6 +218,34 @@ class Evaluator:
                 self.states[node] = before
         self._undo.clear()
 
+    async def _take(self, msg: Msg) -> str:
+        """`_handle`, but a sample that fails for good is dead-lettered and its node put back as it was."""
+        node = msg.subject.rpartition(".")[2]
+        state = self.states.get(node)
+        before = None if state is None else replace(state, window=deque(state.window))
+        try:
+            return await self._handle(msg)
+        except Exception as error:
+            deliveries = msg.metadata.num_delivered
+            deterministic = isinstance(error, RecursionError) or refused(error)
+            if not deterministic and deliveries < self._settings.consumers.max_deliver:
+                raise  # the batch is redelivered: NATS or the store may be back by then
+            if before is None:
+                self.states.pop(node, None)
+            else:
+                self.states[node] = before
+            what = "failed for good" if deterministic else f"failed {deliveries} times"
+            reason = f"sample {what}: {type(error).__name__}: {error}"
+            log.error("throttle sample on %s dead-lettered: %s", msg.subject, reason)
+            await self._dead_letters.record(self._origin(msg), "permanent" if deterministic else "exhausted", reason)
+            return "dead_lettered"
+
+    def _origin(self, msg: Msg) -> Origin:
+        meta = msg.metadata
+        return Origin(
+            msg.subject, msg.data, msg.headers or {}, meta.stream, meta.sequence.stream, meta.num_delivered, SAMPLES
+        )
+
     async def _handle(self, msg: Msg) -> str:
         self.handled += 1
         headers = msg.headers or {}
@@ -222,11 +259,7 @@ class Evaluator:
                 reason = f"sample at {decoded.at.isoformat()} is {ahead:.0f}s in the future (tolerance {skew:g}s)"
                 decoded = Rejection("permanent", reason)
         if isinstance(decoded, Rejection):
-            meta = msg.metadata
-            origin = Origin(
-                msg.subject, msg.data, headers, meta.stream, meta.sequence.stream, meta.num_delivered, SAMPLES
-            )
-            await self._dead_letters.record(origin, decoded.code, decoded.reason)
+            await self._dead_letters.record(self._origin(msg), decoded.code, decoded.reason)
             return "dead_lettered"
         self._remember(node)
         state = self.states.get(node)
@@ -267,7 +300,7 @@ class Evaluator:
         published = await self._publisher.publish(
             subjects.throttle_command(change.node), command, causation=change.cause
         )
-        await store.save([state])
+        await self._save([state])
         self._dirty.discard(change.node)
         if not published.duplicate:
             self._metrics.commands.add(1, {"level": str(change.level)})
@@ -279,4 +312,13 @@ class Evaluator:
 
     async def _snapshot(self) -> None:
         dirty, self._dirty = self._dirty, set()
-        await store.save(self.states[node] for node in dirty if node in self.states)
+        await self._save(self.states[node] for node in dirty if node in self.states)
+
+    async def _save(self, states: Iterable[NodeState]) -> None:
+        """Store `states`; one the store refuses for good stays in memory only (the others are written)."""
+        try:
+            await store.save(states)
+        except Exception as error:
+            if not refused(error):
+                raise
+            log.error("the store refuses a throttle state; it is kept in memory only: %s", error)
