@@ -50,6 +50,10 @@ PASS_SIZE = 500
 #: stretch that entered it since the last one (a full read of 10,000 executions keeps the store busy
 #: long enough to make fires late).
 FULL_EVERY = 10
+#: Executions read per query by id (the embedded store refuses very long `$in` lists).
+READ_CHUNK = 200
+#: Timer jobs added between two yields to the event loop.
+YIELD_EVERY = 500
 
 
 def pending_query(
@@ -66,6 +70,11 @@ def pending_query(
     else:
         query["$or"] = [{"planned_at": {"$gte": entered_since}}, reread]
     return query
+
+
+def timer_id(instant: datetime) -> str:
+    """The APScheduler job that fires the executions planned at `instant`."""
+    return f"at:{instant.isoformat()}"
 
 
 class Scheduler:
@@ -96,7 +105,10 @@ class Scheduler:
         self._horizon_store = Horizon(publisher=publisher, transitions=transitions)
         self._aps: AsyncIOScheduler | None = None
         self._planned: dict[str, str] = {}
-        """Execution → booking of every timer job loaded."""
+        """Execution → booking of every execution waiting for its timer."""
+        self._timers: dict[datetime, dict[str, ExecutionRecord]] = {}
+        """Planned instant → the executions its one timer job fires (a cron second of 80 bookings is one job)."""
+        self._instant_of: dict[str, datetime] = {}
         self._changed: set[str] = set()
         """Bookings nudged since the last refill: only their executions are read again."""
         self._full = False
@@ -130,6 +142,8 @@ class Scheduler:
             self._aps.shutdown(wait=False)
             self._aps = None
         self._planned.clear()
+        self._timers.clear()
+        self._instant_of.clear()
         self._fired.clear()
         self._held.clear()
         self._changed.clear()
@@ -200,36 +214,50 @@ class Scheduler:
         elif bookings is None:
             self._loaded_until = until
         query = pending_query(until, entered_since=entered_since, bookings=bookings)
-        documents = await ExecutionRecord.get_pymongo_collection().find(query).sort("planned_at", 1).to_list()
-        current = {str(document["_id"]) for document in documents}
+        documents, current = await self._read_pending(query, by_id=bookings is None or entered_since is not None)
         horizon_start = self._clock.now() - timedelta(seconds=self._horizon)
         self._fired = {key: planned for key, planned in self._fired.items() if planned > horizon_start}
         loaded = {job for job, booking in self._planned.items() if bookings is None or booking in bookings}
         for stale in loaded - current:  # cancelled or paused since loaded
-            with contextlib.suppress(Exception):
-                self._aps.remove_job(stale)
-            self._planned.pop(stale, None)
+            self._disarm(stale)
         added = 0
         for document in documents:
-            record = ExecutionRecord.model_validate(document)
-            if record.id in self._planned or record.id in self._held or record.id in self._fired:
+            if (key := str(document["_id"])) in self._planned or key in self._held or key in self._fired:
                 continue
+            record = ExecutionRecord.model_validate(document)
             if record.state == ExecutionState.HELD:
                 self._held[record.id] = record
                 continue
-            self._planned[record.id] = record.booking
-            # The injected clock may differ from the wall clock APScheduler sleeps on (tests): translate.
-            run_date = datetime.now(UTC) + (record.planned_at - self._clock.now())
-            self._aps.add_job(
-                self._fire, DateTrigger(run_date=run_date), args=[record], id=record.id, replace_existing=True
-            )
+            self._arm(record)
             added += 1
+            if added % YIELD_EVERY == 0:
+                await asyncio.sleep(0)  # let the timers due meanwhile fire on time
         if entered_since is not None:
             self._loaded_until = until
         await self._recheck_held()
         if bookings is None:
             await self._expire_paused()
         return added
+
+    async def _read_pending(self, query: dict[str, Any], *, by_id: bool) -> tuple[list[dict[str, Any]], set[str]]:
+        """The documents `query` matches that are not loaded yet, and the ids of all it matches.
+
+        `by_id` (the periodic passes, which match mostly what is loaded already): the ids first, then
+        only the new documents, READ_CHUNK at a time. Decoding and validating 10,000 loaded executions
+        on the event loop on every pass would make the fires around it late.
+        """
+        collection = ExecutionRecord.get_pymongo_collection()
+        if not by_id:
+            documents = await collection.find(query).sort("planned_at", 1).to_list()
+            return documents, {str(document["_id"]) for document in documents}
+        listed = await collection.find(query, {"_id": 1}).sort("planned_at", 1).to_list()
+        ids = [str(document["_id"]) for document in listed]
+        new = [key for key in ids if key not in self._planned and key not in self._held and key not in self._fired]
+        documents = []
+        for first in range(0, len(new), READ_CHUNK):
+            chunk = {**query, "_id": {"$in": new[first : first + READ_CHUNK]}}
+            documents += await collection.find(chunk).sort("planned_at", 1).to_list()
+        return documents, set(ids)
 
     async def _expire_paused(self) -> None:
         """A paused execution whose window ended can never run: record it missed and free its claims,
@@ -246,10 +274,54 @@ class Scheduler:
         for document in documents:
             await self._miss(ExecutionRecord.model_validate(document), WINDOW_ENDED_PAUSED, now)
 
-    async def _fire(self, record: ExecutionRecord) -> None:
+    def _arm(self, record: ExecutionRecord) -> None:
+        """Fire `record` at its planned instant, with the timer job of that instant (one per instant)."""
+        assert self._aps is not None
+        self._planned[record.id] = record.booking
+        if (group := self._timers.get(record.planned_at)) is None:
+            group = self._timers[record.planned_at] = {}
+            # The injected clock may differ from the wall clock APScheduler sleeps on (tests): translate.
+            run_date = datetime.now(UTC) + (record.planned_at - self._clock.now())
+            self._aps.add_job(
+                self._fire_instant,
+                DateTrigger(run_date=run_date),
+                args=[record.planned_at],
+                id=timer_id(record.planned_at),
+                replace_existing=True,
+            )
+        group[record.id] = record
+        self._instant_of[record.id] = record.planned_at
+
+    def _disarm(self, execution: str) -> None:
+        """`execution` is not to be fired by its timer any more (cancelled, paused)."""
+        self._planned.pop(execution, None)
+        instant = self._instant_of.pop(execution, None)
+        group = self._timers.get(instant) if instant is not None else None
+        if instant is None or group is None:
+            return
+        group.pop(execution, None)
+        if not group:
+            del self._timers[instant]
+            if self._aps is not None:
+                with contextlib.suppress(Exception):
+                    self._aps.remove_job(timer_id(instant))
+
+    async def _fire_instant(self, instant: datetime) -> None:
+        """The timer of `instant` fired: fire its executions, all stamped with this moment."""
+        group = self._timers.pop(instant, {})
+        now = self._clock.now()
+        for execution in group:
+            self._instant_of.pop(execution, None)
+        firing = (self._fire(record, now=now) for record in group.values())
+        fired = await asyncio.gather(*firing, return_exceptions=True)
+        for record, outcome in zip(group.values(), fired, strict=True):
+            if isinstance(outcome, BaseException):
+                log.error("firing execution %s failed", record.id, exc_info=outcome)
+
+    async def _fire(self, record: ExecutionRecord, *, now: datetime | None = None) -> None:
         self._planned.pop(record.id, None)
         self._fired[record.id] = record.planned_at
-        now = self._clock.now()
+        now = now or self._clock.now()
         verdict = decide(record.planned_at, record.window_end, now, catch_up=self._catch_up, grace=self._grace)
         if not isinstance(verdict, Fire):
             await self._miss(record, verdict.reason, now)
