@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from engine.credentials.keys import generate_private_key, public_key_of
+from engine.credentials.sealing import generate_private_key, public_key_of
 from engine.credentials.sweep import sweep_expired
 from engine.kube import names
 from engine.settings import StorageAccess

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 from pydantic import SecretStr
 
-from engine.credentials.keys import generate_private_key, public_key_of
+from engine.credentials.sealing import generate_private_key, public_key_of
 from engine.kube import names
 from schemas import subjects
 from schemas.execution import ExecutionDispatched
