@@ -127,9 +127,13 @@ def expected_requests(namespace: str, *, replay: bool = False) -> list[tuple[str
     ]
 
 
-async def dispatch_once(runtime: Runtime, client: Client, execution: str) -> ExecutionDue:
-    """`execution` is due, and dispatched: its event is out and the due consumer has settled."""
-    due = await due_execution(runtime, execution)
+@pytest.fixture
+async def dispatched_once(dispatching: Runtime, kube: KubeHarness, client: Client) -> ExecutionDue:
+    """An execution dispatched once (its event is out, the due consumer settled), for the replay tests:
+    they read kmock's request log, which a real cluster does not keep."""
+    if kube.emulator is None:
+        pytest.skip("against a real cluster: the requests are not recorded")
+    due = await due_execution(dispatching, "bk-42-20261201t100000")
     await publish_due(client, due)
     await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
     await settled(client)
@@ -171,13 +175,9 @@ async def test_one_execution_makes_exactly_its_requests(
 
 
 async def test_three_replays_of_a_dispatched_execution_create_nothing(
-    dispatching: Runtime, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
+    dispatched_once: ExecutionDue, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
 ) -> None:
-    if kube.emulator is None:
-        pytest.skip("against a real cluster: the requests are not recorded")
-    execution = "bk-42-20261201t100000"
-    namespace = names.namespace(execution)
-    due = await dispatch_once(dispatching, client, execution)
+    due, namespace = dispatched_once, names.namespace(dispatched_once.execution)
 
     # Replays of the same execution.due (redelivered, or re-published under new message ids).
     for attempt in range(3):
@@ -190,16 +190,13 @@ async def test_three_replays_of_a_dispatched_execution_create_nothing(
 
 
 async def test_a_replay_after_the_store_forgot_the_dispatch_creates_nothing_new(
-    dispatching: Runtime, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
+    dispatched_once: ExecutionDue, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
 ) -> None:
-    if kube.emulator is None:
-        pytest.skip("against a real cluster: the requests are not recorded")
-    execution = "bk-42-20261201t100000"
-    namespace = names.namespace(execution)
-    due = await dispatch_once(dispatching, client, execution)
+    due, execution, namespace = dispatched_once, dispatched_once.execution, names.namespace(dispatched_once.execution)
 
     # Even when the store forgot the dispatch (a crash between the creates and the compare-and-set),
     # a replay re-creates nothing: every create answers 409 and the event is a duplicate.
+    assert kube.emulator is not None  # the `dispatched_once` fixture skips a real cluster
     objects = len(kube.emulator.objects)
     remote_objects = len(peer_b.emulator.objects) if peer_b is not None else 0  # type: ignore[union-attr]
     await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "due"}})

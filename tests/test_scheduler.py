@@ -54,6 +54,11 @@ def every_second(booking: str, start: datetime, seconds: int, **extra: Any) -> d
     }
 
 
+def one_shot(booking: str, start: datetime, seconds: int) -> dict[str, Any]:
+    """One execution at `start`, holding its slot for `seconds`."""
+    return {k: v for k, v in every_second(booking, start, seconds).items() if k != "cron"}
+
+
 def burst(booking: str, start: datetime, count: int, window: float, step: int = 1) -> dict[str, Any]:
     """`count` executions `step` seconds apart from `start`, in a booking window of `window` seconds,
     each execution holding its slot until the window ends (so late firing is still allowed)."""
@@ -126,8 +131,7 @@ async def test_throttled_resource_holds_then_releases(engines: Engines, client: 
     await engines.start(gate=gate)
     await catalog(client)
     start = next_second(2)
-    one_shot = {k: v for k, v in every_second("held", start, 30).items() if k != "cron"}
-    reply = await request_json(client, "jetflow.ctl.booking.request", one_shot)
+    reply = await request_json(client, "jetflow.ctl.booking.request", one_shot("held", start, 30))
     assert reply["status"] == "confirmed"
     held = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.held", 1, timeout=6)
     assert held[0][1]["resource"] == "node-a"

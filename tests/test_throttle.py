@@ -11,7 +11,7 @@ import pytest
 
 from engine.throttle.gate import CommandGate
 from tests.support.streams import request_json, wait_for_messages
-from tests.test_scheduler import EXECUTIONS, catalog, every_second, next_second
+from tests.test_scheduler import EXECUTIONS, catalog, next_second, one_shot
 from tests.test_throttle_policy import CONSECUTIVE
 
 if TYPE_CHECKING:
@@ -101,8 +101,7 @@ async def test_hot_node_is_limited_then_tainted_holds_work_and_releases_it(
     assert commands.levels() == [("normal", "limited"), ("limited", "tainted")]
 
     start = next_second(2)
-    one_shot = {k: v for k, v in every_second("hot", start, 60).items() if k != "cron"}
-    reply = await request_json(client, "jetflow.ctl.booking.request", one_shot)
+    reply = await request_json(client, "jetflow.ctl.booking.request", one_shot("hot", start, 60))
     assert reply["status"] == "confirmed"
     held = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.held", 1, timeout=8)
     assert held[0][1]["resource"] == "node-a"
