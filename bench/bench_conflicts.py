@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import describe
-from engine.claims.conflicts import Claim, find_conflict
+from engine.claims.conflicts import HeldWindow, find_clash
 
 BASE = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -29,19 +29,19 @@ def minute(index: int) -> datetime:
     return BASE + timedelta(minutes=index)
 
 
-def case(claims: int) -> tuple[list[Claim], list[Claim], list[Claim]]:
-    existing = [Claim(f"b{i}", minute(2 * i), minute(2 * i + 1)) for i in range(claims)]
+def case(claims: int) -> tuple[list[HeldWindow], list[HeldWindow], list[HeldWindow]]:
+    existing = [HeldWindow(f"b{i}", minute(2 * i), minute(2 * i + 1)) for i in range(claims)]
     step = max(1, claims // 165)
-    fitting = [Claim("new", minute(2 * i + 1), minute(2 * i + 2)) for i in range(0, claims, step)][:165]
-    clashing = [*fitting[:-1], Claim("new", minute(2 * (claims - 1)), minute(2 * claims - 1))]
+    fitting = [HeldWindow("new", minute(2 * i + 1), minute(2 * i + 2)) for i in range(0, claims, step)][:165]
+    clashing = [*fitting[:-1], HeldWindow("new", minute(2 * (claims - 1)), minute(2 * claims - 1))]
     return existing, fitting, clashing
 
 
-def timed(existing: list[Claim], booking: list[Claim], repeat: int, *, clash: bool) -> list[float]:
+def timed(existing: list[HeldWindow], booking: list[HeldWindow], repeat: int, *, clash: bool) -> list[float]:
     runs = []
     for _ in range(repeat):
         began = time.perf_counter()
-        found = find_conflict(existing, booking, 1)
+        found = find_clash(existing, booking, 1)
         runs.append(time.perf_counter() - began)
         assert (found is not None) == clash, found
     return runs

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import CommandCounter, bench_servers, describe
 from engine.app import Engine
-from engine.credentials.keys import generate_private_key, public_key_of
+from engine.credentials.sealing import generate_private_key, public_key_of
 from engine.settings import Settings, StorageAccess
 
 

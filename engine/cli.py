@@ -149,7 +149,7 @@ def peer_key(
     new: Annotated[bool, typer.Option("--new", help="Print a new private key for JETFLOW_PEER_PRIVATE_KEY.")] = False,
 ) -> None:
     """Print this peer's public key (for Resource.public_key in the catalog); generated on first use."""
-    from engine.credentials.keys import PeerKey, generate_private_key, public_key_of
+    from engine.credentials.sealing import PeerKey, generate_private_key, public_key_of
 
     if new:
         private = generate_private_key()

@@ -1,5 +1,6 @@
 """Fixtures: a fresh nats-server per test (cheap, ~50 ms), one mongoeco server per session with a
-fresh database per test, and an engine started against both, as `jetflow run` would."""
+fresh database per test, and engines started against both, as `jetflow run` would: `engine` for a test
+that needs one with the test's settings, `engines` (the factory) for any other number or settings."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import TYPE_CHECKING
 import nats
 import pytest
 
-from engine.app import Engine
 from engine.settings import Settings
 from engine.streams import STREAMS
 from tests import servers
+from tests.support.engines import Engines
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -73,13 +74,17 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def engine(settings: Settings, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
-    jetflow = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await jetflow.start()
-    try:
-        yield runtime
-    finally:
-        await jetflow.stop()
+async def engines(settings: Settings, nats_url: str, mongo_url: str) -> AsyncIterator[Engines]:
+    """Starts engines on this test's servers (`await engines.start(settings, gate=...)`) and stops
+    those still running when the test ends. Ask for it after `kube`, so engines stop before kmock does."""
+    async with Engines(settings, nats_url, mongo_url) as started:
+        yield started
+
+
+@pytest.fixture
+async def engine(engines: Engines) -> Runtime:
+    """One engine with the test's `settings`: what its features are given."""
+    return await engines.runtime()
 
 
 @pytest.fixture

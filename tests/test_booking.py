@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine.app import Engine
 from engine.claims.calendar import Calendars, ResourceCalendar
 from engine.core.errors import TemporaryError
+from tests.support.polling import eventually
 from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
     from engine.settings import Settings
+    from tests.support.engines import Engines
 
 BOOKINGS = "JETFLOW_BOOKINGS"
 
@@ -34,16 +35,17 @@ async def register(client: Client, *resources: dict[str, Any], workflow: str = "
         await js.publish("jetflow.resource.upsert", json.dumps(resource).encode())
     step = {"name": "detect", "image": "alpine:3.20", "command": ["sleep", "5"], "resource": resources[0]["id"]}
     await js.publish("jetflow.workflow.upsert", json.dumps({"id": workflow, "steps": [step]}).encode())
+
+    async def known(family: str, id_: str) -> None:
+        await eventually(
+            lambda: request_json(client, f"jetflow.ctl.{family}.get", {"id": id_}),
+            lambda reply: reply.get("status") != "error",
+            timeout=5.0,
+        )
+
     for resource in resources:  # wait until the catalog has them
-        for _ in range(100):
-            reply = await request_json(client, "jetflow.ctl.resource.get", {"id": resource["id"]})
-            if reply.get("status") != "error":
-                break
-            await asyncio.sleep(0.05)
-    for _ in range(100):
-        if (await request_json(client, "jetflow.ctl.workflow.get", {"id": workflow})).get("status") != "error":
-            return
-        await asyncio.sleep(0.05)
+        await known("resource", resource["id"])
+    await known("workflow", workflow)
 
 
 NODE = {"id": "node-a", "kind": "compute", "capacity": 1}
@@ -139,11 +141,7 @@ async def test_invalid_request_published_durably_is_rejected_and_dead_lettered(e
     await register(client, NODE)
     body = booking("bk-backwards", 20, 10)  # end before start
     await client.jetstream().publish("jetflow.booking.request", json.dumps(body).encode())
-    for _ in range(100):
-        rejected = await stream_messages(client, BOOKINGS, "jetflow.booking.rejected")
-        if rejected:
-            break
-        await asyncio.sleep(0.05)
+    rejected = await eventually(lambda: stream_messages(client, BOOKINGS, "jetflow.booking.rejected"), timeout=5.0)
     assert [(e["booking"], e["code"]) for _, e in rejected] == [("bk-backwards", "invalid")]
     assert "must be after start" in rejected[0][1]["reason"]
     dead = await stream_messages(client, "JETFLOW_DLQ", "jetflow.dlq.jetflow.booking.request")
@@ -266,19 +264,10 @@ async def test_a_booking_that_cannot_be_decided_is_rejected_unavailable_and_keep
 
 
 async def test_a_large_booking_does_not_hold_up_a_small_one_and_lists_every_execution(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, engines: Engines, client: Client
 ) -> None:
     # Expanding 100,000 cron occurrences takes seconds of CPU: the default 25 s handler timeout, not the suite's 4 s.
-    slow = settings.replace(handler_timeout=25.0, ack_wait=30.0)
-    jetflow = Engine(slow, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await jetflow.start()
-    try:
-        await _large_and_small(runtime, client)
-    finally:
-        await jetflow.stop()
-
-
-async def _large_and_small(engine: Runtime, client: Client) -> None:
+    engine = await engines.runtime(settings.replace(handler_timeout=25.0, ack_wait=30.0))
     await register(client, NODE, {**STORAGE, "capacity": 1})
     large = booking("large", 10, 10 + 60 * 24 * 69, cron="* * * * *", duration=30)  # 99,360 executions
     small = booking("small", 10, 70, resources=["minio-b"])

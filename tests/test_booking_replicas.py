@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import json
 import random
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.polling import eventually
 from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json, stream_messages
 
@@ -53,28 +53,32 @@ async def prepare_catalog(client: Client) -> None:
         await js.publish("jetflow.resource.upsert", json.dumps({"id": name, "capacity": 1}).encode())
     workflow = {"id": "wf", "steps": [{"name": "s", "image": "alpine:3.20"}]}
     await js.publish("jetflow.workflow.upsert", json.dumps(workflow).encode())
-    for _ in range(200):
+
+    async def known() -> bool:
         listed = await request_json(client, "jetflow.ctl.resource.list", {})
         workflow = await request_json(client, "jetflow.ctl.workflow.get", {"id": "wf"})
-        if len(listed.get("items", [])) == len(RESOURCES) and workflow.get("status") != "error":
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("catalog never appeared")
+        return len(listed.get("items", [])) == len(RESOURCES) and workflow.get("status") != "error"
+
+    if not await eventually(known, timeout=10.0):
+        raise AssertionError("catalog never appeared")
+
+
+async def decided(client: Client) -> dict[str, list[dict[str, Any]]]:
+    """Booking id → its outcome events (confirmed or rejected), as the stream holds them now."""
+    found = [
+        *await stream_messages(client, "JETFLOW_BOOKINGS", "jetflow.booking.confirmed"),
+        *await stream_messages(client, "JETFLOW_BOOKINGS", "jetflow.booking.rejected"),
+    ]
+    by_booking: dict[str, list[dict[str, Any]]] = {}
+    for _, event in found:
+        by_booking.setdefault(event["booking"], []).append(event)
+    return by_booking
 
 
 async def outcomes(client: Client, expected: int, timeout: float) -> dict[str, list[dict[str, Any]]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [
-            *await stream_messages(client, "JETFLOW_BOOKINGS", "jetflow.booking.confirmed"),
-            *await stream_messages(client, "JETFLOW_BOOKINGS", "jetflow.booking.rejected"),
-        ]
-        by_booking: dict[str, list[dict[str, Any]]] = {}
-        for _, event in found:
-            by_booking.setdefault(event["booking"], []).append(event)
-        if len(by_booking) >= expected or time.monotonic() > deadline:
-            return by_booking
-        await asyncio.sleep(0.5)
+    return await eventually(
+        lambda: decided(client), lambda by_booking: len(by_booking) >= expected, timeout=timeout, interval=0.5
+    )
 
 
 def assert_no_overlap(confirmed: list[dict[str, Any]]) -> int:

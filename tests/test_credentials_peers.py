@@ -13,19 +13,19 @@ import asyncio
 import base64
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
 
-from engine.credentials.keys import generate_private_key, public_key_of
+from engine.credentials.sealing import generate_private_key, public_key_of
 from engine.kube import names
 from schemas import subjects
 from schemas.execution import ExecutionDispatched
 from tests.support.credentials import jetflow, publish_catalog, secret_values
 from tests.support.kube import cluster
+from tests.support.polling import eventually
 from tests.support.s3_tools import put_and_get
 from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
@@ -43,12 +43,13 @@ CREDENTIALS = "JETFLOW_CREDENTIALS"
 
 
 async def gone(kube: KubeHarness, namespace: str, name: str, timeout: float = 15.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await kube.client.get("v1", "Secret", namespace, name) is None:
-            return True
-        await asyncio.sleep(0.1)
-    return False
+    secret = await eventually(
+        lambda: kube.client.get("v1", "Secret", namespace, name),
+        lambda secret: secret is None,
+        timeout=timeout,
+        interval=0.1,
+    )
+    return secret is None
 
 
 @pytest.mark.timeout(90)

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import SecretStr
 
-from engine.credentials.issuer import MIN_DURATION, Keys, duration_for, session_name
-from engine.credentials.keys import PeerKey, SealError, generate_private_key, public_key_of, seal
 from engine.credentials.policy import PolicyError, policy_json, session_policy
+from engine.credentials.sealing import PeerKey, SealError, generate_private_key, public_key_of, seal
 from engine.credentials.secret import secret_manifest, secret_values
+from engine.credentials.sts import MIN_DURATION, StorageKeys, duration_for, session_name
 from engine.kube import names
 from engine.settings import Settings
 
@@ -104,7 +104,7 @@ def test_session_name_is_a_valid_role_session_name() -> None:
 
 
 def test_keys_never_show_their_values() -> None:
-    keys = Keys("AKIA-VISIBLE", "very-secret", "token-secret", NOW)
+    keys = StorageKeys("AKIA-VISIBLE", "very-secret", "token-secret", NOW)
     assert "very-secret" not in repr(keys)
     assert "AKIA-VISIBLE" not in repr(keys)
     assert "token-secret" not in repr(keys)

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs
 import pytest
 from pydantic import SecretStr
 
-from engine.credentials.issuer import IssueError, assume_role
 from engine.credentials.policy import session_policy
+from engine.credentials.sts import IssueError, assume_role
 from engine.settings import StorageAccess
 from tests import servers
 from tests.support.s3_tools import S3, create_role, put_and_get

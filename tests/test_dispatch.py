@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine.app import Engine
 from engine.catalog.store import Catalog
 from engine.dispatch.remote import NamespaceHost, host_namespaces
 from engine.executions.store import ExecutionRecord, insert_executions
@@ -25,6 +24,7 @@ from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support import streams
 from tests.support.kube import hosting_peer
 from tests.support.plans import RESOURCES, TWO_CLUSTERS
+from tests.support.polling import eventually
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
     from engine.settings import Settings
+    from tests.support.engines import Engines
     from tests.support.kube import KubeHarness
 
 EXECUTIONS = "JETFLOW_EXECUTIONS"
@@ -48,15 +49,9 @@ async def peer_b(nats_url: str, tmp_path: Path, _namespaces_are_objects: None) -
 
 
 @pytest.fixture
-async def dispatching(settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
+async def dispatching(settings: Settings, kube: KubeHarness, engines: Engines) -> Runtime:
     """The engine as `jetflow run` starts it with a kubeconfig: it wins the dispatch lease at once."""
-    tuned = kube.with_kube(settings).replace(dispatch_refill=0.3, namespace_delete_delay=0.5)
-    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await engine.start()
-    try:
-        yield runtime
-    finally:
-        await engine.stop()
+    return await engines.runtime(kube.with_kube(settings).replace(dispatch_refill=0.3, namespace_delete_delay=0.5))
 
 
 async def due_execution(
@@ -113,12 +108,9 @@ async def settled(client: Client, durable: str = "jetflow-dispatch-due") -> None
 
 async def dispatch_status(client: Client, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """`jetflow.ctl.dispatch.status` once `ready` holds of it (else the last one read, for the assertion)."""
-    status: dict[str, Any] = {}
-    for _ in range(100):
-        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-        if ready(status):
-            break
-        await asyncio.sleep(0.1)
+    status: dict[str, Any] = await eventually(
+        lambda: request_json(client, "jetflow.ctl.dispatch.status", {}), ready, timeout=10.0, interval=0.1
+    )
     return status
 
 
@@ -135,7 +127,20 @@ def expected_requests(namespace: str, *, replay: bool = False) -> list[tuple[str
     ]
 
 
-async def test_one_execution_exact_requests_and_three_replays_create_nothing(
+@pytest.fixture
+async def dispatched_once(dispatching: Runtime, kube: KubeHarness, client: Client) -> ExecutionDue:
+    """An execution dispatched once (its event is out, the due consumer settled), for the replay tests:
+    they read kmock's request log, which a real cluster does not keep."""
+    if kube.emulator is None:
+        pytest.skip("against a real cluster: the requests are not recorded")
+    due = await due_execution(dispatching, "bk-42-20261201t100000")
+    await publish_due(client, due)
+    await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    await settled(client)
+    return due
+
+
+async def test_one_execution_makes_exactly_its_requests(
     dispatching: Runtime, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
 ) -> None:
     execution = "bk-42-20261201t100000"
@@ -168,6 +173,12 @@ async def test_one_execution_exact_requests_and_three_replays_create_nothing(
     assert workflow["metadata"]["annotations"][names.EXECUTION] == execution
     assert workflow["spec"]["serviceAccountName"] == "jetflow-workflow"
 
+
+async def test_three_replays_of_a_dispatched_execution_create_nothing(
+    dispatched_once: ExecutionDue, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
+) -> None:
+    due, namespace = dispatched_once, names.namespace(dispatched_once.execution)
+
     # Replays of the same execution.due (redelivered, or re-published under new message ids).
     for attempt in range(3):
         await publish_due(client, due, msg_id=f"{due.id}:replay-{attempt}")
@@ -177,18 +188,26 @@ async def test_one_execution_exact_requests_and_three_replays_create_nothing(
     if peer_b is not None:
         assert peer_b.requests() == expected_requests(namespace)[:-1]
 
+
+async def test_a_replay_after_the_store_forgot_the_dispatch_creates_nothing_new(
+    dispatched_once: ExecutionDue, kube: KubeHarness, client: Client, peer_b: KubeHarness | None
+) -> None:
+    due, execution, namespace = dispatched_once, dispatched_once.execution, names.namespace(dispatched_once.execution)
+
     # Even when the store forgot the dispatch (a crash between the creates and the compare-and-set),
     # a replay re-creates nothing: every create answers 409 and the event is a duplicate.
+    assert kube.emulator is not None  # the `dispatched_once` fixture skips a real cluster
     objects = len(kube.emulator.objects)
     remote_objects = len(peer_b.emulator.objects) if peer_b is not None else 0  # type: ignore[union-attr]
     await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "due"}})
     for attempt in range(3):
         await publish_due(client, due, msg_id=f"{due.id}:again-{attempt}")
     await settled(client)
-    for _ in range(100):
-        if (await ExecutionRecord.get(execution)).state == ExecutionState.DISPATCHED:  # type: ignore[union-attr]
-            break
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: ExecutionRecord.get(execution),
+        lambda record: record is not None and record.state == ExecutionState.DISPATCHED,
+        timeout=5.0,
+    )
     assert kube.requests() == expected_requests(namespace) + expected_requests(namespace, replay=True)
     assert len(kube.emulator.objects) == objects
     if peer_b is not None:
@@ -217,69 +236,57 @@ async def test_a_namespace_created_first_by_credentials_gets_dispatchs_labels(
 
 
 async def test_limit_makes_executions_wait_visibly_until_a_slot_frees(
-    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client, peer_b: KubeHarness | None
+    settings: Settings, kube: KubeHarness, engines: Engines, client: Client, peer_b: KubeHarness | None
 ) -> None:
     if kube.emulator is None:
         pytest.skip("drives workflow phases by patching the emulator's objects")
     tuned = kube.with_kube(settings).replace(
         dispatch_refill=0.3, dispatch_max_per_resource=1, namespace_delete_delay=0.3
     )
-    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await engine.start()
-    try:
-        first, second = await due_execution(runtime, "bk-1-a"), await due_execution(runtime, "bk-1-b")
-        await publish_due(client, first)
-        await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
-        await publish_due(client, second)
-        await settled(client)
-        status = await dispatch_status(client, lambda status: bool(status["waiting"]))
-        assert status["waiting"] == [{"execution": "bk-1-b", "reason": "resource node-a runs 1 of 1 allowed"}]
-        assert status["running"] == 1
-        assert (await ExecutionRecord.get("bk-1-b")).state == ExecutionState.DUE  # type: ignore[union-attr]
+    runtime = await engines.runtime(tuned)
+    first, second = await due_execution(runtime, "bk-1-a"), await due_execution(runtime, "bk-1-b")
+    await publish_due(client, first)
+    await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    await publish_due(client, second)
+    await settled(client)
+    status = await dispatch_status(client, lambda status: bool(status["waiting"]))
+    assert status["waiting"] == [{"execution": "bk-1-b", "reason": "resource node-a runs 1 of 1 allowed"}]
+    assert status["running"] == 1
+    assert (await ExecutionRecord.get("bk-1-b")).state == ExecutionState.DUE  # type: ignore[union-attr]
 
-        # The first one ends (its workflow succeeds): the second is dispatched, the first's namespace
-        # is deleted after the delay.
-        namespace = names.namespace("bk-1-a")
-        await kube.client.patch(
-            "argoproj.io/v1alpha1", "Workflow", namespace, names.workflow("bk-1-a"), {"status": {"phase": "Succeeded"}}
-        )
-        messages = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 2)
-        assert [body["execution"] for _, body in messages] == ["bk-1-a", "bk-1-b"]
-        for _ in range(100):
-            if kube.object("v1", "Namespace", None, namespace) is None:
-                break
-            await asyncio.sleep(0.05)
-        assert kube.object("v1", "Namespace", None, namespace) is None
-        assert kube.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
-        if peer_b is not None:  # released on the remote cluster first
-            assert peer_b.object("v1", "Namespace", None, namespace) is None
-            assert peer_b.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
-    finally:
-        await engine.stop()
+    # The first one ends (its workflow succeeds): the second is dispatched, the first's namespace
+    # is deleted after the delay.
+    namespace = names.namespace("bk-1-a")
+    await kube.client.patch(
+        "argoproj.io/v1alpha1", "Workflow", namespace, names.workflow("bk-1-a"), {"status": {"phase": "Succeeded"}}
+    )
+    messages = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 2)
+    assert [body["execution"] for _, body in messages] == ["bk-1-a", "bk-1-b"]
+    await eventually(lambda: kube.object("v1", "Namespace", None, namespace), lambda found: found is None, timeout=5.0)
+    assert kube.object("v1", "Namespace", None, namespace) is None
+    assert kube.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
+    if peer_b is not None:  # released on the remote cluster first
+        assert peer_b.object("v1", "Namespace", None, namespace) is None
+        assert peer_b.object("v1", "Namespace", None, names.namespace("bk-1-b")) is not None
 
 
 async def test_a_waiting_execution_whose_window_ends_is_missed_at_once(
-    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, kube: KubeHarness, engines: Engines, client: Client
 ) -> None:
-    tuned = kube.with_kube(settings).replace(dispatch_refill=0.3, dispatch_max_per_resource=1)
-    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await engine.start()
-    try:
-        first = await due_execution(runtime, "bk-2-a")
-        short = await due_execution(runtime, "bk-2-b", window=timedelta(seconds=1.5))
-        await publish_due(client, first)
-        await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
-        await publish_due(client, short)
-        [(_, missed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.missed", 1)
-        assert (missed["execution"], missed["reason"]) == (
-            "bk-2-b",
-            "its window ended while it waited for a dispatch slot",
-        )
-        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-        assert status["waiting"] == []
-        assert (await ExecutionRecord.get("bk-2-b")).state == ExecutionState.MISSED  # type: ignore[union-attr]
-    finally:
-        await engine.stop()
+    runtime = await engines.runtime(kube.with_kube(settings).replace(dispatch_refill=0.3, dispatch_max_per_resource=1))
+    first = await due_execution(runtime, "bk-2-a")
+    short = await due_execution(runtime, "bk-2-b", window=timedelta(seconds=1.5))
+    await publish_due(client, first)
+    await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    await publish_due(client, short)
+    [(_, missed)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.missed", 1)
+    assert (missed["execution"], missed["reason"]) == (
+        "bk-2-b",
+        "its window ended while it waited for a dispatch slot",
+    )
+    status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+    assert status["waiting"] == []
+    assert (await ExecutionRecord.get("bk-2-b")).state == ExecutionState.MISSED  # type: ignore[union-attr]
 
 
 async def test_a_remote_peer_that_does_not_answer_holds_its_execution_not_the_others(
@@ -326,10 +333,9 @@ async def test_a_remote_peer_without_a_cluster_fails_the_execution_and_nothing_i
             "peer peer-n could not prepare namespace jf-bk-n-1: this peer has no Kubernetes cluster configured"
         )
         if kube.emulator is not None:  # the janitor deletes our namespace: peer-n holds nothing to release
-            for _ in range(100):
-                if kube.object("v1", "Namespace", None, "jf-bk-n-1") is None:
-                    break
-                await asyncio.sleep(0.05)
+            await eventually(
+                lambda: kube.object("v1", "Namespace", None, "jf-bk-n-1"), lambda found: found is None, timeout=5.0
+            )
             assert kube.object("v1", "Namespace", None, "jf-bk-n-1") is None
             assert kube.object("argoproj.io/v1alpha1", "Workflow", "jf-bk-n-1", "jf-bk-n-1") is None
     finally:
@@ -338,31 +344,22 @@ async def test_a_remote_peer_without_a_cluster_fails_the_execution_and_nothing_i
 
 
 async def test_a_silent_remote_peer_does_not_take_the_slot_of_other_executions(
-    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, kube: KubeHarness, engines: Engines, client: Client
 ) -> None:
     # One slot overall; the oldest due execution needs peer-s, which receives requests and never answers.
     tuned = kube.with_kube(settings).replace(dispatch_refill=0.3, dispatch_max_running=1, peer_timeout=1.0)
-    silent = await client.subscribe(subjects.peer("peer-s", "namespace", "prepare"))
-    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await engine.start()
-    try:
-        await Catalog().upsert(Resource(id="edge-s", peer="peer-s"), 1)
-        await publish_due(
-            client, await due_execution(runtime, "bk-s-1", workflow=on_peer("edge-s"), resources=["edge-s"])
-        )
-        status = await dispatch_status(client, lambda status: bool(status["blocked"]))
-        assert status["blocked"] == {
-            "bk-s-1": "peer peer-s: no answer on jetflow.peer.peer-s.namespace.prepare within 1s"
-        }
-        await publish_due(client, await due_execution(runtime, "bk-b-2"))
-        [(_, dispatched)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
-        assert dispatched["execution"] == "bk-b-2"
-        status = await request_json(client, "jetflow.ctl.dispatch.status", {})
-        assert (status["running"], list(status["blocked"]), status["waiting"]) == (1, ["bk-s-1"], [])
-        assert (await ExecutionRecord.get("bk-s-1")).state == ExecutionState.DUE  # type: ignore[union-attr]
-    finally:
-        await engine.stop()
-        await silent.unsubscribe()
+    await client.subscribe(subjects.peer("peer-s", "namespace", "prepare"))  # closed with the client
+    runtime = await engines.runtime(tuned)
+    await Catalog().upsert(Resource(id="edge-s", peer="peer-s"), 1)
+    await publish_due(client, await due_execution(runtime, "bk-s-1", workflow=on_peer("edge-s"), resources=["edge-s"]))
+    status = await dispatch_status(client, lambda status: bool(status["blocked"]))
+    assert status["blocked"] == {"bk-s-1": "peer peer-s: no answer on jetflow.peer.peer-s.namespace.prepare within 1s"}
+    await publish_due(client, await due_execution(runtime, "bk-b-2"))
+    [(_, dispatched)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1)
+    assert dispatched["execution"] == "bk-b-2"
+    status = await request_json(client, "jetflow.ctl.dispatch.status", {})
+    assert (status["running"], list(status["blocked"]), status["waiting"]) == (1, ["bk-s-1"], [])
+    assert (await ExecutionRecord.get("bk-s-1")).state == ExecutionState.DUE  # type: ignore[union-attr]
 
 
 async def test_an_execution_cancelled_while_its_peer_prepares_leaves_no_workflow(
@@ -387,12 +384,8 @@ async def test_an_execution_cancelled_while_its_peer_prepares_leaves_no_workflow
     )
     try:
         await publish_due(client, await due_execution(dispatching, execution, workflow=on_peer("edge-c")))
-        for _ in range(100):
-            if ("DELETE", f"/apis/argoproj.io/v1alpha1/namespaces/jf-{execution}/workflows/jf-{execution}") in (
-                kube.requests()
-            ):
-                break
-            await asyncio.sleep(0.05)
+        delete = ("DELETE", f"/apis/argoproj.io/v1alpha1/namespaces/jf-{execution}/workflows/jf-{execution}")
+        await eventually(kube.requests, lambda requests: delete in requests, timeout=5.0)
     finally:
         await subscription.unsubscribe()
     workflow = kube.object("argoproj.io/v1alpha1", "Workflow", f"jf-{execution}", f"jf-{execution}")
@@ -438,30 +431,26 @@ class Taint:
 
 
 async def test_throttle_command_rechecks_waiting_executions(
-    settings: Settings, kube: KubeHarness, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, kube: KubeHarness, engines: Engines, client: Client
 ) -> None:
     gate = Taint()
     tuned = kube.with_kube(settings).replace(dispatch_refill=120.0)  # only a wake dispatches
-    engine = Engine(tuned, nats_url=nats_url, mongo_url=mongo_url, gate=gate)
-    runtime = await engine.start()
-    try:
-        execution = "bk-7-20261201t100000"
-        await publish_due(client, await due_execution(runtime, execution))
-        await settled(client)
-        status = await dispatch_status(client, lambda status: bool(status["waiting"]))
-        assert status["waiting"] == [{"execution": execution, "reason": "resource node-a is throttled: tainted"}]
+    runtime = await engines.runtime(tuned, gate=gate)
+    execution = "bk-7-20261201t100000"
+    await publish_due(client, await due_execution(runtime, execution))
+    await settled(client)
+    status = await dispatch_status(client, lambda status: bool(status["waiting"]))
+    assert status["waiting"] == [{"execution": execution, "reason": "resource node-a is throttled: tainted"}]
 
-        gate.tainted.clear()
-        command = ThrottleCommand(
-            id="node-a:normal:1",
-            node="node-a",
-            level=ThrottleLevel.NORMAL,
-            previous=ThrottleLevel.TAINTED,
-            reason="cpu back under 70%",
-            since=runtime.clock.now(),
-        )
-        await client.jetstream().publish("jetflow.throttle.command.node-a", command.model_dump_json().encode())
-        [(_, body)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1, timeout=5)
-        assert body["execution"] == execution
-    finally:
-        await engine.stop()
+    gate.tainted.clear()
+    command = ThrottleCommand(
+        id="node-a:normal:1",
+        node="node-a",
+        level=ThrottleLevel.NORMAL,
+        previous=ThrottleLevel.TAINTED,
+        reason="cpu back under 70%",
+        since=runtime.clock.now(),
+    )
+    await client.jetstream().publish("jetflow.throttle.command.node-a", command.model_dump_json().encode())
+    [(_, body)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.dispatched", 1, timeout=5)
+    assert body["execution"] == execution

@@ -15,6 +15,7 @@ from engine.dispatch.watch import Watcher
 from engine.executions.store import ExecutionRecord, Transitions
 from engine.kube import names
 from schemas.execution import ExecutionState
+from tests.support.polling import eventually
 from tests.support.streams import stream_messages
 from tests.test_dispatch import due_execution
 
@@ -86,14 +87,6 @@ async def events(client: Client) -> list[tuple[str, str]]:
     ]
 
 
-async def eventually(check: Any, timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if await check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached")
-
-
 async def test_phase_changes_become_one_event_each_in_order_across_a_disconnect(
     engine: Runtime, kube: KubeHarness, client: Client
 ) -> None:
@@ -114,19 +107,19 @@ async def test_phase_changes_become_one_event_each_in_order_across_a_disconnect(
     watcher = Watcher(unplugged, reporter, peer_id="local", timeout=30, retry=0.1)
     await watcher.start()
     try:
-        await eventually(lambda: _true(len(watcher.phases) == 2))
+        assert await eventually(lambda: len(watcher.phases) == 2), "condition not reached"
         await set_phase(kube, "bk-42-a", "Running")
-        await eventually(lambda: _has(client, "bk-42-a:running"))
+        assert await eventually(lambda: _has(client, "bk-42-a:running")), "condition not reached"
         await set_phase(kube, "bk-42-a", "Running", progress="1/3")  # same phase: nothing to say
         await set_phase(kube, "bk-42-b", "Running")
-        await eventually(lambda: _has(client, "bk-42-b:running"))
+        assert await eventually(lambda: _has(client, "bk-42-b:running")), "condition not reached"
 
         unplugged.pulled.set()  # the connection breaks ...
-        await eventually(lambda: _true(not unplugged.pulled.is_set()))
+        assert await eventually(lambda: not unplugged.pulled.is_set()), "condition not reached"
         await set_phase(kube, "bk-42-a", "Succeeded")  # ... and the phase changes meanwhile
-        await eventually(lambda: _has(client, "bk-42-a:succeeded"))
+        assert await eventually(lambda: _has(client, "bk-42-a:succeeded")), "condition not reached"
         await set_phase(kube, "bk-42-b", "Failed", message="Step exceeded its deadline")
-        await eventually(lambda: _has(client, "bk-42-b:timed_out"))
+        assert await eventually(lambda: _has(client, "bk-42-b:timed_out")), "condition not reached"
     finally:
         await watcher.stop()
     assert unplugged.watches >= 2
@@ -135,7 +128,7 @@ async def test_phase_changes_become_one_event_each_in_order_across_a_disconnect(
     # dropped by the deterministic event ids, so the streams hold nothing new.
     watcher.phases.clear()
     await watcher.start()
-    await eventually(lambda: _true(len(watcher.phases) == 2))
+    assert await eventually(lambda: len(watcher.phases) == 2), "condition not reached"
     await asyncio.sleep(0.3)
     await watcher.stop()
 
@@ -147,10 +140,6 @@ async def test_phase_changes_become_one_event_each_in_order_across_a_disconnect(
     ]
     states = {e: (await ExecutionRecord.get(e)).state for e in executions}  # type: ignore[union-attr]
     assert states == {"bk-42-a": ExecutionState.SUCCEEDED, "bk-42-b": ExecutionState.TIMED_OUT}
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _has(client: Client, msg_id: str) -> bool:

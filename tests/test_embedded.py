@@ -24,10 +24,13 @@ from engine.app import Engine
 from engine.connection import NatsUnavailable
 from engine.embedded import servers
 from engine.embedded.process import free_port, recorded
+from tests.support.polling import eventually
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
+
+    from nats.aio.client import Client
 
     from engine.settings import Settings
 
@@ -78,22 +81,33 @@ def _up(state: Path, nats_port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+async def _health_once(url: str) -> dict[str, Any] | None:
+    """jetflow's health report on `url`, or None while nothing there answers."""
+    try:
+        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+    except Exception:
+        return None
+    try:
+        reply = await nc.request("jetflow.ctl.health", b"", timeout=2)
+        return dict(json.loads(reply.data))
+    except Exception:
+        return None
+    finally:
+        await nc.close()
+
+
 async def _health(url: str, timeout: float = 45.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
-        except Exception:
-            await asyncio.sleep(0.3)
-            continue
-        try:
-            reply = await nc.request("jetflow.ctl.health", b"", timeout=2)
-            return dict(json.loads(reply.data))
-        except Exception:
-            await asyncio.sleep(0.3)
-        finally:
-            await nc.close()
-    raise AssertionError(f"no jetflow answered on {url} within {timeout:g}s")
+    health: dict[str, Any] | None = await eventually(
+        lambda: _health_once(url), lambda health: health is not None, timeout=timeout, interval=0.3
+    )
+    if health is None:
+        raise AssertionError(f"no jetflow answered on {url} within {timeout:g}s")
+    return health
+
+
+async def _resource(nc: Client, resource: str) -> dict[str, Any]:
+    reply = await nc.request("jetflow.ctl.resource.get", json.dumps({"id": resource}).encode(), timeout=5)
+    return dict(json.loads(reply.data))
 
 
 @pytest.mark.timeout(120)
@@ -108,11 +122,9 @@ async def test_up_after_sigkill_adopts_its_servers_and_finds_its_data(tmp_path: 
         nc = await nats.connect(url)
         resource = {"id": "node-k", "kind": "compute", "capacity": 3}
         await nc.jetstream().publish("jetflow.resource.upsert", json.dumps(resource).encode())
-        for _ in range(100):
-            reply = json.loads((await nc.request("jetflow.ctl.resource.get", b'{"id": "node-k"}', timeout=5)).data)
-            if reply.get("capacity") == 3:
-                break
-            await asyncio.sleep(0.1)
+        await eventually(
+            lambda: _resource(nc, "node-k"), lambda reply: reply.get("capacity") == 3, timeout=10.0, interval=0.1
+        )
         await nc.close()
         store_before, nats_before = recorded(state / "store.pid"), recorded(state / "nats-server.pid")
         assert store_before is not None

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine.app import Engine
 from engine.core.errors import PermanentError, TemporaryError
+from tests.support.polling import eventually
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from engine.runtime import Runtime
     from engine.settings import Settings
     from schemas.catalog import Resource
+    from tests.support.engines import Engines
 
 NODE = {"id": "node-a", "kind": "compute", "capacity": 200, "peer": "local"}
 DLQ = "JETFLOW_DLQ"
@@ -118,9 +121,7 @@ def failing_feature(calls: list[int], failure: type[Exception], succeed_on: int 
     ],
 )
 async def test_redelivery_with_backoff_then_dead_letter(
-    settings: Settings,
-    nats_url: str,
-    mongo_url: str,
+    engines: Engines,
     client: Client,
     failure: type[Exception],
     succeed_on: int | None,
@@ -128,17 +129,10 @@ async def test_redelivery_with_backoff_then_dead_letter(
     code: str | None,
 ) -> None:
     calls: list[int] = []
-    jetflow = Engine(
-        settings, nats_url=nats_url, mongo_url=mongo_url, extra_features=[failing_feature(calls, failure, succeed_on)]
-    )
-    await jetflow.start()
-    try:
-        await client.jetstream().publish("jetflow.resource.flaky", json.dumps(NODE).encode())
-        letters = await wait_for_messages(
-            client, DLQ, "jetflow.dlq.jetflow.resource.flaky", 1, timeout=4 if code else 1.5
-        )
-    finally:
-        await jetflow.stop()
+    jetflow = await engines.start(extra_features=[failing_feature(calls, failure, succeed_on)])
+    await client.jetstream().publish("jetflow.resource.flaky", json.dumps(NODE).encode())
+    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.resource.flaky", 1, timeout=4 if code else 1.5)
+    await jetflow.stop()
     assert calls == expected_calls
     assert [letter["code"] for _, letter in letters] == ([code] if code else [])
     if code:
@@ -147,42 +141,50 @@ async def test_redelivery_with_backoff_then_dead_letter(
         assert json.loads(__import__("base64").b64decode(letter["data"])) == NODE
 
 
-async def test_restart_keeps_consumer_position(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client
-) -> None:
+async def test_a_temporary_error_is_redelivered_after_the_delay_it_names(engines: Engines, client: Client) -> None:
+    """`TemporaryError(delay=…)` replaces the consumer's backoff (0.1 s here) for that redelivery."""
+    arrivals: list[float] = []
+
+    async def install(runtime: Runtime) -> None:
+        from schemas.catalog import Resource
+
+        @runtime.consumers.durable(runtime.router, name="later", subject="jetflow.resource.later", model=Resource)
+        async def later(resource: Resource, delivery: Delivery) -> None:
+            arrivals.append(time.monotonic())
+            if delivery.deliveries == 1:
+                raise TemporaryError("not ready yet", delay=1.5)
+
+    await engines.start(extra_features=[install])
+    await client.jetstream().publish("jetflow.resource.later", json.dumps(NODE).encode())
+    await eventually(lambda: len(arrivals), lambda count: count >= 2, timeout=10.0)
+    assert len(arrivals) == 2
+    assert arrivals[1] - arrivals[0] >= 1.5
+
+
+async def test_restart_keeps_consumer_position(engines: Engines, client: Client) -> None:
     """Messages published while no engine runs are processed by the next one, once."""
     js = client.jetstream()
-    first = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
-    await first.start()
+    first = await engines.start()
     await first.stop()
     await js.publish("jetflow.resource.upsert", json.dumps(NODE).encode(), headers={"Nats-Msg-Id": "while-down"})
-    second = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
-    await second.start()
-    try:
-        assert (await _eventually(client, "jetflow.ctl.resource.get", {"id": "node-a"}))["capacity"] == 200
-    finally:
-        await second.stop()
+    second = await engines.start()
+    assert (await _eventually(client, "jetflow.ctl.resource.get", {"id": "node-a"}))["capacity"] == 200
+    await second.stop()
     assert await stream_messages(client, DLQ, "jetflow.dlq.>") == []
 
 
 async def _eventually(client: Client, subject: str, body: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    import asyncio
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        reply: dict[str, Any] = await request_json(client, subject, body)
-        if reply.get("status") != "error" or time.monotonic() > deadline:
-            return reply
-        await asyncio.sleep(0.05)
+    """The reply to `body` on `subject` once it is no error (else the last one)."""
+    reply: dict[str, Any] = await eventually(
+        lambda: request_json(client, subject, body), lambda reply: reply.get("status") != "error", timeout=timeout
+    )
+    return reply
 
 
 async def test_message_whose_handler_hangs_is_dead_lettered_when_redelivery_stops(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, engines: Engines, client: Client
 ) -> None:
     """No exception to catch: the handler never returns. It is timed out, retried, then dead-lettered."""
-    import asyncio
-
     release = asyncio.Event()
     calls: list[int] = []
 
@@ -194,15 +196,13 @@ async def test_message_whose_handler_hangs_is_dead_lettered_when_redelivery_stop
             calls.append(delivery.deliveries)
             await release.wait()
 
-    quick = settings.replace(handler_timeout=0.5, max_deliver=2)
-    jetflow = Engine(quick, nats_url=nats_url, mongo_url=mongo_url, extra_features=[install])
-    await jetflow.start()
+    jetflow = await engines.start(settings.replace(handler_timeout=0.5, max_deliver=2), extra_features=[install])
     try:
         await client.jetstream().publish("jetflow.resource.hangs", json.dumps(NODE).encode())
         letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.resource.hangs", 1, timeout=10)
     finally:
-        release.set()
-        await jetflow.stop()
+        release.set()  # before the engine stops: its handlers must not hang its stop
+    await jetflow.stop()
     assert [letter["code"] for _, letter in letters] == ["exhausted"]
     assert "did not finish within 0.5s" in letters[0][1]["reason"]
     assert letters[0][1]["deliveries"] == 2

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from engine.app import Engine
 from engine.claims.calendar import ResourceCalendar
+from tests.support.polling import eventually
 from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
     from engine.runtime import Runtime
     from engine.settings import Settings
+    from tests.support.engines import Engines
 
 EXECUTIONS = "JETFLOW_EXECUTIONS"
 
@@ -34,10 +35,11 @@ async def catalog(client: Client) -> None:
     await js.publish(
         "jetflow.workflow.upsert", json.dumps({"id": "wf", "steps": [{"name": "s", "image": "alpine"}]}).encode()
     )
-    for _ in range(100):
-        if (await request_json(client, "jetflow.ctl.workflow.get", {"id": "wf"})).get("status") != "error":
-            return
-        await asyncio.sleep(0.05)
+    await eventually(
+        lambda: request_json(client, "jetflow.ctl.workflow.get", {"id": "wf"}),
+        lambda reply: reply.get("status") != "error",
+        timeout=5.0,
+    )
 
 
 def every_second(booking: str, start: datetime, seconds: int, **extra: Any) -> dict[str, Any]:
@@ -50,6 +52,11 @@ def every_second(booking: str, start: datetime, seconds: int, **extra: Any) -> d
         "end": (start + timedelta(seconds=seconds)).isoformat(),
         **extra,
     }
+
+
+def one_shot(booking: str, start: datetime, seconds: int) -> dict[str, Any]:
+    """One execution at `start`, holding its slot for `seconds`."""
+    return {k: v for k, v in every_second(booking, start, seconds).items() if k != "cron"}
 
 
 def burst(booking: str, start: datetime, count: int, window: float, step: int = 1) -> dict[str, Any]:
@@ -118,28 +125,21 @@ class Gate:
         return 0 if resource in self.closed else base
 
 
-async def test_throttled_resource_holds_then_releases(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client
-) -> None:
+async def test_throttled_resource_holds_then_releases(engines: Engines, client: Client) -> None:
     gate = Gate()
     gate.closed.add("node-a")
-    jetflow = Engine(settings, nats_url=nats_url, mongo_url=mongo_url, gate=gate)
-    await jetflow.start()
-    try:
-        await catalog(client)
-        start = next_second(2)
-        one_shot = {k: v for k, v in every_second("held", start, 30).items() if k != "cron"}
-        reply = await request_json(client, "jetflow.ctl.booking.request", one_shot)
-        assert reply["status"] == "confirmed"
-        held = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.held", 1, timeout=6)
-        assert held[0][1]["resource"] == "node-a"
-        assert "tainted" in held[0][1]["reason"]
-        assert await due_events(client) == []
-        gate.closed.clear()
-        due = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=5)
-        assert [event["execution"] for _, event in due] == reply["executions"]
-    finally:
-        await jetflow.stop()
+    await engines.start(gate=gate)
+    await catalog(client)
+    start = next_second(2)
+    reply = await request_json(client, "jetflow.ctl.booking.request", one_shot("held", start, 30))
+    assert reply["status"] == "confirmed"
+    held = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.held", 1, timeout=6)
+    assert held[0][1]["resource"] == "node-a"
+    assert "tainted" in held[0][1]["reason"]
+    assert await due_events(client) == []
+    gate.closed.clear()
+    due = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=5)
+    assert [event["execution"] for _, event in due] == reply["executions"]
 
 
 async def test_pause_holds_fire_until_resume(engine: Runtime, client: Client) -> None:
@@ -163,11 +163,11 @@ async def test_a_window_that_ends_while_paused_is_missed_and_frees_its_slot(engi
     await client.jetstream().publish("jetflow.resource.upsert", json.dumps({"id": "solo", "capacity": 1}).encode())
     start = next_second(2)
     booking = {**burst("short", start, 1, 2), "resources": ["solo"]}
-    for _ in range(100):  # the upsert is handled asynchronously
-        reply = await request_json(client, "jetflow.ctl.booking.request", booking)
-        if reply["status"] == "confirmed":
-            break
-        await asyncio.sleep(0.05)
+    reply = await eventually(  # the upsert is handled asynchronously
+        lambda: request_json(client, "jetflow.ctl.booking.request", booking),
+        lambda reply: reply["status"] == "confirmed",
+        timeout=5.0,
+    )
     [execution] = reply["executions"]
     await request_json(client, "jetflow.ctl.schedule.pause", {"booking": "short"})
 
@@ -188,34 +188,30 @@ async def test_a_window_that_ends_while_paused_is_missed_and_frees_its_slot(engi
 
 
 async def test_a_pause_that_lands_after_the_job_was_loaded_still_stops_the_fire(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client
+    settings: Settings, engines: Engines, client: Client
 ) -> None:
     # The timer job holds a copy of the record; the pause reaches the store first (as when it lands
     # milliseconds before the fire time, before a refill has dropped the job): it must still win.
-    jetflow = Engine(settings.replace(scheduler_refill=120), nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await jetflow.start()
-    try:
-        await catalog(client)
-        start = next_second(3)
-        reply = await request_json(client, "jetflow.ctl.booking.request", burst("late-pause", start, 1, 30))
-        [execution] = reply["executions"]
-        for _ in range(100):  # the confirmation's nudge loads the job
-            if (await request_json(client, "jetflow.ctl.schedule.status", b""))["jobs"] == 1:
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the scheduler never loaded the execution's job")
-        await runtime.store.db["executions"].update_one({"_id": execution}, {"$set": {"paused": True}})
-        await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 1.5)
-        assert await due_events(client) == []
-        [item] = (await request_json(client, "jetflow.ctl.execution.list", {"booking": "late-pause"}))["items"]
-        assert (item["state"], item["paused"]) == ("scheduled", True)
-        resumed = await request_json(client, "jetflow.ctl.schedule.resume", {"booking": "late-pause"})
-        assert (resumed["executions"], resumed["pending"]) == (1, 1)
-        due = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=5)
-        assert [event["execution"] for _, event in due] == [execution]
-    finally:
-        await jetflow.stop()
+    runtime = await engines.runtime(settings.replace(scheduler_refill=120))
+    await catalog(client)
+    start = next_second(3)
+    reply = await request_json(client, "jetflow.ctl.booking.request", burst("late-pause", start, 1, 30))
+    [execution] = reply["executions"]
+    status = await eventually(  # the confirmation's nudge loads the job
+        lambda: request_json(client, "jetflow.ctl.schedule.status", b""),
+        lambda status: status["jobs"] == 1,
+        timeout=5.0,
+    )
+    assert status["jobs"] == 1, "the scheduler never loaded the execution's job"
+    await runtime.store.db["executions"].update_one({"_id": execution}, {"$set": {"paused": True}})
+    await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + 1.5)
+    assert await due_events(client) == []
+    [item] = (await request_json(client, "jetflow.ctl.execution.list", {"booking": "late-pause"}))["items"]
+    assert (item["state"], item["paused"]) == ("scheduled", True)
+    resumed = await request_json(client, "jetflow.ctl.schedule.resume", {"booking": "late-pause"})
+    assert (resumed["executions"], resumed["pending"]) == (1, 1)
+    due = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=5)
+    assert [event["execution"] for _, event in due] == [execution]
 
 
 async def test_schedule_control_refuses_unknown_bookings_and_pages_upcoming(engine: Runtime, client: Client) -> None:
@@ -256,11 +252,10 @@ class ShiftedClock:
 
 @pytest.mark.parametrize("policy", ["fire", "skip"])
 async def test_restart_after_downtime_applies_catch_up_policy(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client, policy: str
+    settings: Settings, engines: Engines, client: Client, policy: str
 ) -> None:
     clock = ShiftedClock()
-    first = Engine(settings, nats_url=nats_url, mongo_url=mongo_url, clock=clock)
-    await first.start()
+    first = await engines.start(clock=clock)
     await catalog(client)
     start = next_second(60)
     # Three executions at start, +5 s, +10 s; each holds its slot for 20 s (windows end at +20, +25, +30).
@@ -271,16 +266,13 @@ async def test_restart_after_downtime_applies_catch_up_policy(
     await first.stop()
     # 22 s after `start` while no engine ran: the first execution's window has ended, the others' not.
     clock.offset = start + timedelta(seconds=22) - datetime.now(UTC)
-    second = Engine(settings.replace(catch_up=policy), nats_url=nats_url, mongo_url=mongo_url, clock=clock)
-    await second.start()
-    try:
-        missed = "jetflow.execution.missed"
-        want_missed = 1 if policy == "fire" else 3
-        found = await wait_for_messages(client, EXECUTIONS, missed, want_missed, timeout=8)
-        await asyncio.sleep(0.5)
-        due = await due_events(client)
-    finally:
-        await second.stop()
+    second = await engines.start(settings.replace(catch_up=policy), clock=clock)
+    missed = "jetflow.execution.missed"
+    want_missed = 1 if policy == "fire" else 3
+    found = await wait_for_messages(client, EXECUTIONS, missed, want_missed, timeout=8)
+    await asyncio.sleep(0.5)
+    due = await due_events(client)
+    await second.stop()
     first_id, *others = reply["executions"]
     missed_ids = sorted(event["execution"] for _, event in found)
     if policy == "fire":

@@ -184,28 +184,28 @@ class Bookings:
         # Sorted, so two bookings on the same resources claim them in the same order (and a replay
         # after a crash finds its own claims on a prefix of them, which it counts as claimed).
         for resource in sorted(resources, key=lambda r: r.id):
-            conflict = await self._calendars.claim(
+            clash = await self._calendars.claim(
                 resource.id,
                 resource.capacity,
                 reservation,
                 spans,
                 prune_before=prune_before,
             )
-            if conflict is None:
+            if clash is None:
                 claimed.append(resource.id)
             else:
                 for taken in claimed:
                     await calendar.release(taken, booking=request.id)
-                clash = Conflict(resource=resource.id, start=conflict.start, end=conflict.end, booking=conflict.booking)
-                holder = f" held by booking {conflict.booking}" if conflict.booking else ""
+                conflict = Conflict(resource=resource.id, start=clash.start, end=clash.end, booking=clash.booking)
+                holder = f" held by booking {clash.booking}" if clash.booking else ""
                 raise Rejected(
                     BookingRejected(
                         id=f"{request.id}:rejected",
                         booking=request.id,
                         code="conflict",
                         reason=f"resource {resource.id} (capacity {resource.capacity}) is full from "
-                        f"{conflict.start.isoformat()} to {conflict.end.isoformat()}{holder}",
-                        conflicts=[clash],
+                        f"{clash.start.isoformat()} to {clash.end.isoformat()}{holder}",
+                        conflicts=[conflict],
                     )
                 )
 

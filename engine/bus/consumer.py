@@ -6,9 +6,10 @@ handler:
 
 * the body does not decode into its schema → dead letter with the precise reason, ack;
 * the handler raises `PermanentError` → dead letter, ack;
-* it fails deterministically (the store refuses the command for good, `engine.store.refused`, or a
+* it fails deterministically (the store refuses the command for good, `engine.core.store.refused`, or a
   RecursionError) → dead letter and the command's outcome at once, ack: retrying would fail alike;
-* it raises `TemporaryError` or anything unexpected → redeliver after the configured backoff, until
+* it raises `TemporaryError` or anything unexpected → redeliver after the configured backoff (or the
+  error's own `delay`), until
   `max_deliver` deliveries, then dead letter and ack;
 * it returns → ack.
 
@@ -184,6 +185,7 @@ class Consumers:
             label=label,
         )
         outcome = "ok"
+        delay: float | None = None  # a TemporaryError's own delay; None: the backoff
         try:
             decoded = decode(model, raw.data, headers, max_payload=self._settings.nats.max_payload)
             if isinstance(decoded, Rejection):
@@ -194,9 +196,9 @@ class Consumers:
             else:
                 published_at = meta.timestamp.astimezone(UTC) if meta.timestamp else datetime.now(UTC)
                 delivery = Delivery(raw.subject, headers, meta.num_delivered, meta.sequence.stream, published_at)
-                outcome = await self._run(handler, decoded, delivery, origin, exhausted)
+                outcome, delay = await self._run(handler, decoded, delivery, origin, exhausted)
             if outcome == "retried":
-                await message.nack(delay=backoff_delay(self._settings, meta.num_delivered))
+                await message.nack(delay=backoff_delay(self._settings, meta.num_delivered) if delay is None else delay)
             else:
                 await message.ack()
         except Exception:
@@ -211,14 +213,15 @@ class Consumers:
 
     async def _run[M: Message](
         self, handler: Handler[M], event: M, delivery: Delivery, origin: Origin, exhausted: Exhausted[M] | None
-    ) -> str:
+    ) -> tuple[str, float | None]:
+        """The outcome, and for a retry the delay a `TemporaryError` asked for (None: the backoff)."""
         try:
             # A handler that hangs would stall this consumer: give up before JetStream redelivers.
             async with asyncio.timeout(self._settings.consumers.handler_timeout):
                 await handler(event, delivery)
         except PermanentError as error:
             await self._dead_letters.record(origin, error.code, error.reason)
-            return "dead_lettered"
+            return "dead_lettered", None
         except Exception as error:
             if isinstance(error, RecursionError) or refused(error):
                 reason = f"failed for good on delivery {delivery.deliveries}: {type(error).__name__}: {error}"
@@ -226,7 +229,7 @@ class Consumers:
                 await self._dead_letters.record(origin, "permanent", reason)
                 if exhausted is not None:
                     await exhausted.answer_safely(event, reason)
-                return "dead_lettered"
+                return "dead_lettered", None
             if isinstance(error, TemporaryError):
                 reason = error.reason
             elif isinstance(error, TimeoutError):
@@ -238,10 +241,10 @@ class Consumers:
                 await self._dead_letters.record(origin, "exhausted", gave_up)
                 if exhausted is not None:
                     await exhausted.answer_safely(event, gave_up)
-                return "dead_lettered"
+                return "dead_lettered", None
             if isinstance(error, TemporaryError):
                 log.warning("temporary failure on %s (delivery %d): %s", delivery.subject, delivery.deliveries, reason)
-            else:
-                log.exception("unexpected failure on %s (delivery %d)", delivery.subject, delivery.deliveries)
-            return "retried"
-        return "ok"
+                return "retried", error.delay
+            log.exception("unexpected failure on %s (delivery %d)", delivery.subject, delivery.deliveries)
+            return "retried", None
+        return "ok", None

@@ -27,12 +27,12 @@ from beanie import Document
 from pydantic import BaseModel, Field
 from pymongo.errors import DuplicateKeyError
 
-from engine.claims.conflicts import conflict_of_spans
+from engine.claims.conflicts import clash_of_spans
 from engine.claims.windows import Schedule, execution_id, instant, microseconds
 from engine.core.errors import TemporaryError
 
 if TYPE_CHECKING:
-    from engine.claims.conflicts import Conflict
+    from engine.claims.conflicts import Clash
     from engine.claims.windows import Spans
 
 #: Compare-and-set attempts before giving up for now (the message is redelivered later).
@@ -97,11 +97,11 @@ class ResourceCalendar(Document):
     def held(self) -> list[str]:
         """Ids of the executions whose windows this calendar still holds, in time order."""
         held: list[tuple[datetime, str]] = []
-        for claim in self.reservations:
-            given_back = {_millis(microseconds(start)) for start in self.released.get(claim.booking, ())}
-            windows = claim.schedule.windows(claim.count)
+        for reservation in self.reservations:
+            given_back = {_millis(microseconds(start)) for start in self.released.get(reservation.booking, ())}
+            windows = reservation.schedule.windows(reservation.count)
             held += [
-                (w.start, execution_id(claim.booking, w.start))
+                (w.start, execution_id(reservation.booking, w.start))
                 for w in windows
                 if _millis(microseconds(w.start)) not in given_back
             ]
@@ -120,8 +120,8 @@ class Calendars:
 
     async def claim(
         self, resource: str, capacity: int, new: Reservation, spans: Spans, *, prune_before: datetime
-    ) -> Conflict | None:
-        """Claim every window of `new` (`spans`, its expansion) on `resource`, or return the first conflict.
+    ) -> Clash | None:
+        """Claim every window of `new` (`spans`, its expansion) on `resource`, or return the first clash.
 
         One store command when this engine wrote the calendar last, two otherwise, whatever the number of
         windows on either side: the version check catches any change made since by another replica, a
@@ -139,7 +139,7 @@ class Calendars:
         spans: Spans,
         *,
         prune_before: datetime,
-    ) -> Conflict | None:
+    ) -> Clash | None:
         collection = ResourceCalendar.get_pymongo_collection()
         fresh = list(zip(spans.starts, spans.ends, strict=True))
         low, high = spans.starts[0], spans.ends[-1]
@@ -172,13 +172,13 @@ class Calendars:
                         existing += window
                         owners += [reservation.booking] * len(window)
             if len(existing) + len(fresh) > _CHECKED_INLINE:  # a long sweep runs off the event loop
-                conflict = await asyncio.to_thread(conflict_of_spans, existing, owners, fresh, capacity)
+                clash = await asyncio.to_thread(clash_of_spans, existing, owners, fresh, capacity)
             else:
-                conflict = conflict_of_spans(existing, owners, fresh, capacity)
-            if conflict is not None:
+                clash = clash_of_spans(existing, owners, fresh, capacity)
+            if clash is not None:
                 if guess is not None:
                     continue  # only a write checks a guess: the clash may have been released since
-                return conflict
+                return clash
             document = {"claims": [*(claim for claim, _ in kept), new.encode()], "released": released}
             if stored is None:
                 try:

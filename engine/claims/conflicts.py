@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
+class HeldWindow:
     """`booking` holds one unit of the resource's capacity during [start, end)."""
 
     booking: str
@@ -34,11 +34,12 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True)
-class Conflict:
+class Clash:
     """The first stretch [start, end) in which the new windows would push the resource over capacity.
 
     `booking` is an existing booking holding the resource when the stretch begins (the one that took
-    it first), or None when the new windows only clash with each other.
+    it first), or None when the new windows only clash with each other. A rejected booking reports it
+    as `schemas.booking.Conflict`, which also names the resource.
     """
 
     start: datetime
@@ -46,21 +47,21 @@ class Conflict:
     booking: str | None
 
 
-def find_conflict(existing: Sequence[Claim], new: Sequence[Claim], capacity: int) -> Conflict | None:
-    """The first conflict of adding `new` to `existing` on a resource of `capacity`, or None if it fits.
+def find_clash(existing: Sequence[HeldWindow], new: Sequence[HeldWindow], capacity: int) -> Clash | None:
+    """The first clash of adding `new` to `existing` on a resource of `capacity`, or None if it fits.
 
     Only instants covered by a new window count: a calendar already over capacity elsewhere (its
     capacity was lowered since) does not block a booking that stays clear of those times.
     """
-    return conflict_of_spans(
-        [_span(claim) for claim in existing], [claim.booking for claim in existing], [_span(c) for c in new], capacity
+    return clash_of_spans(
+        [_span(held) for held in existing], [held.booking for held in existing], [_span(c) for c in new], capacity
     )
 
 
-def conflict_of_spans(
+def clash_of_spans(
     spans: Sequence[tuple[int, int]], owners: Sequence[str], fresh: Sequence[tuple[int, int]], capacity: int
-) -> Conflict | None:
-    """`find_conflict` on integer microsecond spans; `owners[i]` is the booking holding `spans[i]`."""
+) -> Clash | None:
+    """`find_clash` on integer microsecond spans; `owners[i]` is the booking holding `spans[i]`."""
     if capacity < 0:
         raise ValueError(f"capacity must not be negative, got {capacity}")
     # One int per endpoint: the instant, then bit 1 set when a window opens, bit 0 set for a new one.
@@ -83,7 +84,7 @@ def conflict_of_spans(
         elif began is not None and not over:
             holders = [index for index, (start, end) in enumerate(spans) if start <= began < end]
             first = min(holders, key=lambda index: spans[index], default=None)
-            return Conflict(
+            return Clash(
                 start=instant(began),
                 end=instant(event >> 2),
                 booking=None if first is None else owners[first],
@@ -92,8 +93,8 @@ def conflict_of_spans(
     return None
 
 
-def _span(claim: Claim) -> tuple[int, int]:
-    start, end = microseconds(claim.start), microseconds(claim.end)
+def _span(held: HeldWindow) -> tuple[int, int]:
+    start, end = microseconds(held.start), microseconds(held.end)
     if end <= start:
-        raise ValueError(f"claim of {claim.booking} ends at {claim.end} but does not start before, at {claim.start}")
+        raise ValueError(f"claim of {held.booking} ends at {held.end} but does not start before, at {held.start}")
     return start, end

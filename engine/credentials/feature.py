@@ -14,8 +14,8 @@ from engine.core.background import Background
 from engine.core.errors import PermanentError
 from engine.core.lifecycle import Idle
 from engine.credentials.issuing import Issuing
-from engine.credentials.keys import PeerKey
 from engine.credentials.lease import CredentialLease
+from engine.credentials.sealing import PeerKey
 from engine.credentials.secret_store import SecretStore
 from engine.credentials.service import Credentials
 from engine.credentials.sweep import sweep_forever

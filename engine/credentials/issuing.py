@@ -11,11 +11,11 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from engine.credentials import issuer
-from engine.credentials.issuer import IssueError
-from engine.credentials.keys import SealError, seal
+from engine.credentials import sts
 from engine.credentials.policy import PolicyError, normalise_prefix
+from engine.credentials.sealing import SealError, seal
 from engine.credentials.secret import secret_values
+from engine.credentials.sts import IssueError
 from schemas.peer import PeerReply
 
 if TYPE_CHECKING:
@@ -65,16 +65,16 @@ class Issuing:
         now = self._clock.now()
         if message.expires_at <= now:
             return refuse("expired", f"the keys would expire at {message.expires_at.isoformat()}, already past")
-        duration = issuer.duration_for(message.expires_at, now, self._settings.credentials.max_duration)
+        duration = sts.duration_for(message.expires_at, now, self._settings.credentials.max_duration)
         try:
-            keys = await issuer.assume_role(
+            keys = await sts.assume_role(
                 access,
                 endpoint,
                 bucket=request.bucket,
                 prefix=prefix,
                 mode=request.access,
                 duration=duration,
-                session_name=issuer.session_name(request.id),
+                session_name=sts.session_name(request.id),
                 timeout=self._settings.peer.timeout / 2,
             )
         except IssueError as error:

@@ -11,13 +11,13 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
-from engine.credentials.keys import SealError
+from engine.credentials.sealing import SealError
 from engine.credentials.secret import SECRET, namespace_manifest, secret_manifest
 from engine.peers import NO_CLUSTER
 from schemas.peer import PeerReply
 
 if TYPE_CHECKING:
-    from engine.credentials.keys import PeerKey
+    from engine.credentials.sealing import PeerKey
     from engine.kube.client import Kube
     from schemas.peer import DeleteSecret, StoreSecret
 

@@ -20,8 +20,8 @@ from engine.core.emit import Emit
 from engine.core.errors import TemporaryError
 from engine.core.store import create_once
 from engine.credentials import lease as leases
-from engine.credentials.issuer import IssueError
 from engine.credentials.lease import LIVE, CredentialLease
+from engine.credentials.sts import IssueError
 from engine.executions import planned
 from engine.executions.advance import advance
 from engine.executions.states import FINAL
@@ -57,7 +57,10 @@ class Refused(IssueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Plan:
+class Route:
+    """Where one request's keys go: issued by `storage_peer`, stored by `compute_peer` as Secret
+    `namespace`/`name`, expiring at `expires_at`."""
+
     storage_peer: str
     compute_peer: str
     namespace: str
@@ -88,7 +91,7 @@ class Credentials:
         if known is not None:
             self._not_in_progress(known)
         try:
-            plan = await self._plan(request)
+            route = await self._route(request)
         except Refused as refusal:
             return await self._fail(request, refusal, None, execution=await planned.stored(request.execution))
         lease, created = await create_once(
@@ -97,11 +100,11 @@ class Credentials:
                 execution=request.execution,
                 storage=request.storage,
                 compute=request.compute,
-                storage_peer=plan.storage_peer,
-                compute_peer=plan.compute_peer,
-                namespace=plan.namespace,
-                name=plan.name,
-                expires_at=plan.expires_at,
+                storage_peer=route.storage_peer,
+                compute_peer=route.compute_peer,
+                namespace=route.namespace,
+                name=route.name,
+                expires_at=route.expires_at,
                 updated_at=self._clock.now(),
             )
         )
@@ -110,15 +113,15 @@ class Credentials:
         if not created:
             self._not_in_progress(lease)
         try:
-            expires_at = await self._deliver(request, plan)
+            expires_at = await self._deliver(request, route)
         except Refused as refusal:
-            return await self._fail(request, refusal, plan, execution=plan.execution)
+            return await self._fail(request, refusal, route, execution=route.execution)
         issued = CredentialIssued(
             id=f"{request.id}:issued",
             request=request.id,
             execution=request.execution,
             storage=request.storage,
-            secret=SecretRef(namespace=plan.namespace, name=plan.name),
+            secret=SecretRef(namespace=route.namespace, name=route.name),
             expires_at=expires_at,
         )
         moved = await leases.move(
@@ -134,7 +137,7 @@ class Credentials:
             stored = await CredentialLease.get(request.id)
             if stored is not None and stored.state in ("revoked", "expired"):
                 # The execution ended while we issued: take the Secret back.
-                await self._delete(plan.compute_peer, request.execution, plan.namespace, plan.name, strict=False)
+                await self._delete(route.compute_peer, request.execution, route.namespace, route.name, strict=False)
             # Otherwise a concurrent attempt answered first: its outcome stands (same Secret, 409).
             return _stored(stored) if stored is not None else []
         return [Emit(subjects.CREDENTIAL_ISSUED, issued)]
@@ -149,7 +152,7 @@ class Credentials:
         if self._clock.now() - lease.updated_at < attempt:
             raise TemporaryError(f"credential request {lease.id} is being answered by another attempt")
 
-    async def _plan(self, request: CredentialRequest) -> Plan:
+    async def _route(self, request: CredentialRequest) -> Route:
         found = await self._catalog.resources([request.storage, request.compute])
         storage, compute = found.get(request.storage), found.get(request.compute)
         if storage is None or storage.kind != "storage":
@@ -169,7 +172,7 @@ class Credentials:
             )
         if expires_at <= self._clock.now():
             raise Refused("expired", f"the keys would expire at {expires_at.isoformat()}, already past")
-        return Plan(
+        return Route(
             storage_peer=self.owner(storage),
             compute_peer=self.owner(compute),
             namespace=names.namespace(request.execution),
@@ -178,41 +181,41 @@ class Credentials:
             execution=execution,
         )
 
-    async def _deliver(self, request: CredentialRequest, plan: Plan) -> datetime:
+    async def _deliver(self, request: CredentialRequest, route: Route) -> datetime:
         """Keys from the storage's peer into a Secret on the compute's peer; their expiry."""
-        issue = subjects.peer(plan.storage_peer, "credential", "issue")
+        issue = subjects.peer(route.storage_peer, "credential", "issue")
         try:
             issued = await self._peers.ask(
-                issue, IssueCredential(id=request.id, request=request, expires_at=plan.expires_at)
+                issue, IssueCredential(id=request.id, request=request, expires_at=route.expires_at)
             )
         except PeerUnavailable as error:
-            raise Refused("peer_timeout", f"storage peer {plan.storage_peer}: {error}") from None
+            raise Refused("peer_timeout", f"storage peer {route.storage_peer}: {error}") from None
         if issued.status != "ok" or issued.sealed is None or issued.expires_at is None:
-            raise Refused(issued.code or "refused", issued.reason or f"peer {plan.storage_peer} issued no keys")
-        if issued.recipient != plan.compute_peer:
+            raise Refused(issued.code or "refused", issued.reason or f"peer {route.storage_peer} issued no keys")
+        if issued.recipient != route.compute_peer:
             raise Refused(
                 "wrong_recipient",
-                f"peer {plan.storage_peer} sealed the keys to {issued.recipient}, not to {plan.compute_peer}",
+                f"peer {route.storage_peer} sealed the keys to {issued.recipient}, not to {route.compute_peer}",
             )
         store = StoreSecret(
             id=request.id,
             execution=request.execution,
             storage=request.storage,
-            namespace=plan.namespace,
-            name=plan.name,
+            namespace=route.namespace,
+            name=route.name,
             sealed=issued.sealed,
             expires_at=issued.expires_at,
         )
         try:
-            stored = await self._peers.ask(subjects.peer(plan.compute_peer, "secret", "store"), store)
+            stored = await self._peers.ask(subjects.peer(route.compute_peer, "secret", "store"), store)
         except PeerUnavailable as error:
-            raise Refused("peer_timeout", f"compute peer {plan.compute_peer}: {error}") from None
+            raise Refused("peer_timeout", f"compute peer {route.compute_peer}: {error}") from None
         if stored.status != "ok":
-            raise Refused(stored.code or "refused", stored.reason or f"peer {plan.compute_peer} stored no Secret")
+            raise Refused(stored.code or "refused", stored.reason or f"peer {route.compute_peer} stored no Secret")
         return issued.expires_at
 
     async def _fail(
-        self, request: CredentialRequest, refusal: Refused, plan: Plan | None, *, execution: ExecutionRecord | None
+        self, request: CredentialRequest, refusal: Refused, route: Route | None, *, execution: ExecutionRecord | None
     ) -> list[Emit]:
         log.warning("credential request %s failed (%s): %s", request.id, refusal.code, refusal.reason)
         failed = CredentialFailed(
@@ -231,7 +234,7 @@ class Credentials:
             "outcome": failed.model_dump(mode="json"),
         }
         recorded = False
-        if plan is None:
+        if route is None:
             result = await CredentialLease.get_pymongo_collection().update_one(
                 {"_id": request.id},
                 {

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-from engine.app import Engine
+from tests.support.engines import Engines
+from tests.support.polling import eventually
 from tests.support.streams import request_json
 
 if TYPE_CHECKING:
@@ -23,12 +23,9 @@ if TYPE_CHECKING:
 
 @asynccontextmanager
 async def jetflow(settings: Settings, nats_url: str, mongo_url: str) -> AsyncIterator[Runtime]:
-    engine = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
-    runtime = await engine.start()
-    try:
-        yield runtime
-    finally:
-        await engine.stop()
+    """One engine for the block (the `engines` fixture does the same for a whole test)."""
+    async with Engines(settings, nats_url, mongo_url) as engines:
+        yield await engines.runtime()
 
 
 async def publish_catalog(client: Client, *entries: dict[str, Any], subject: str = "jetflow.resource.upsert") -> None:
@@ -37,12 +34,13 @@ async def publish_catalog(client: Client, *entries: dict[str, Any], subject: str
     for entry in entries:
         await js.publish(subject, json.dumps(entry).encode())
     family = subject.split(".")[1]
-    for _ in range(200):
-        found = await request_json(client, f"jetflow.ctl.{family}.get", {"id": entries[-1]["id"]})
-        if found.get("status") != "error":
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{entries[-1]['id']} never reached the catalog")
+    found = await eventually(
+        lambda: request_json(client, f"jetflow.ctl.{family}.get", {"id": entries[-1]["id"]}),
+        lambda found: found.get("status") != "error",
+        timeout=10.0,
+    )
+    if found.get("status") == "error":
+        raise TimeoutError(f"{entries[-1]['id']} never reached the catalog")
 
 
 async def secret_values(kube: KubeHarness, namespace: str, name: str) -> dict[str, str] | None:

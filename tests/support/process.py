@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -10,6 +9,8 @@ import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
+
+from tests.support.polling import eventually
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,24 +54,28 @@ class EngineProcess:
         self.process = None
 
 
+async def instances(nc: Client) -> set[str]:
+    """Ids of the micro service instances that answer $SRV.PING.jetflow within 0.3 s."""
+    inbox = nc.new_inbox()
+    subscription = await nc.subscribe(inbox)
+    await nc.publish("$SRV.PING.jetflow", b"", reply=inbox)
+    seen = set()
+    end = time.monotonic() + 0.3
+    while time.monotonic() < end:  # every answer to one ping, not a poll
+        try:
+            msg = await subscription.next_msg(timeout=max(0.01, end - time.monotonic()))
+        except TimeoutError:
+            break
+        if msg.data:  # an empty body is the server's "no responders" status
+            seen.add(json.loads(msg.data)["id"])
+    await subscription.unsubscribe()
+    return seen
+
+
 async def wait_for_instances(nc: Client, count: int, timeout: float = 30.0) -> None:
     """Until `count` instances of the micro service answer $SRV.PING.jetflow."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        inbox = nc.new_inbox()
-        subscription = await nc.subscribe(inbox)
-        await nc.publish("$SRV.PING.jetflow", b"", reply=inbox)
-        seen = set()
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end:
-            try:
-                msg = await subscription.next_msg(timeout=max(0.01, end - time.monotonic()))
-            except TimeoutError:
-                break
-            if msg.data:  # an empty body is the server's "no responders" status
-                seen.add(json.loads(msg.data)["id"])
-        await subscription.unsubscribe()
-        if len(seen) >= count:
-            return
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"fewer than {count} jetflow instances answered")
+    if (
+        len(await eventually(lambda: instances(nc), lambda seen: len(seen) >= count, timeout=timeout, interval=0.2))
+        < count
+    ):
+        raise TimeoutError(f"fewer than {count} jetflow instances answered")

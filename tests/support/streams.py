@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from typing import TYPE_CHECKING, Any
+
+from tests.support.polling import eventually
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -37,25 +37,21 @@ async def wait_for_messages(
     nc: Client, stream: str, subject: str, count: int, timeout: float = 10.0
 ) -> list[tuple[dict[str, str], dict[str, Any]]]:
     """Poll until at least `count` messages are on `subject`, then return them all."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = await stream_messages(nc, stream, subject)
-        if len(found) >= count or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.1)
+    return await eventually(
+        lambda: stream_messages(nc, stream, subject), lambda found: len(found) >= count, timeout=timeout, interval=0.1
+    )
 
 
 async def settled(nc: Client, stream: str, consumer: str, timeout: float = 15.0) -> None:
     """Until the durable `consumer` has been given, and has acknowledged, every message of its filter
     already in `stream` (publish first: the stream counts a message as pending once it acked it)."""
-    js = nc.jetstream()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = await js.consumer_info(stream, consumer)
-        if info.num_ack_pending == 0 and info.num_pending == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{consumer} did not settle within {timeout:g}s")
+    info = await eventually(
+        lambda: nc.jetstream().consumer_info(stream, consumer),
+        lambda info: info.num_ack_pending == 0 and info.num_pending == 0,
+        timeout=timeout,
+    )
+    if info.num_ack_pending or info.num_pending:
+        raise AssertionError(f"{consumer} did not settle within {timeout:g}s")
 
 
 async def request_json(nc: Client, subject: str, body: dict[str, Any] | bytes, timeout: float = 10.0) -> Any:

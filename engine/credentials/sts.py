@@ -37,7 +37,7 @@ class IssueError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class Keys:
+class StorageKeys:
     """Temporary keys. Never logged, stored or published: they only leave this process sealed."""
 
     access_key: str
@@ -46,7 +46,7 @@ class Keys:
     expires_at: datetime
 
     def __repr__(self) -> str:  # keep the values out of tracebacks and debug logs
-        return f"Keys(access_key=***, expires_at={self.expires_at.isoformat()})"
+        return f"StorageKeys(access_key=***, expires_at={self.expires_at.isoformat()})"
 
 
 def duration_for(expires_at: datetime, now: datetime, maximum: float) -> int:
@@ -70,7 +70,7 @@ async def assume_role(
     duration: int,
     session_name: str,
     timeout: float,
-) -> Keys:
+) -> StorageKeys:
     """AssumeRole with the session policy for `bucket/prefix`; raises IssueError with a code."""
     policy = policy_json(bucket, prefix, mode)
     return await asyncio.to_thread(_assume_role, access, endpoint, policy, duration, session_name, timeout)
@@ -78,7 +78,7 @@ async def assume_role(
 
 def _assume_role(
     access: StorageAccess, endpoint: str, policy: str, duration: int, session_name: str, timeout: float
-) -> Keys:
+) -> StorageKeys:
     import urllib3
     from minio.credentials.providers import AssumeRoleProvider
 
@@ -112,7 +112,7 @@ def _assume_role(
         pool.clear()
     if not credentials.session_token or credentials.expiration is None:
         raise IssueError("sts_error", f"STS at {endpoint} returned keys without a session token or expiry")
-    return Keys(
+    return StorageKeys(
         access_key=credentials.access_key,
         secret_key=credentials.secret_key,
         session_token=credentials.session_token,
