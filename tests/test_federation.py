@@ -207,3 +207,35 @@ async def wait_for(condition: object, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.1)
+
+
+def test_nats_config_prints_what_up_runs_and_bad_links_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    monkeypatch.chdir(tmp_path)  # no .env of the developer's
+    monkeypatch.setenv("JETFLOW_PEER_ID", "b")
+    monkeypatch.setenv("JETFLOW_LEAF_PORT", "7423")
+    monkeypatch.setenv("JETFLOW_LEAF_PEERS", '{"c": "pw-bc"}')
+    monkeypatch.setenv("JETFLOW_LEAF_REMOTES", '{"a": "nats-leaf://b:pw-ab@127.0.0.1:7422"}')
+    runner = CliRunner()
+    printed = runner.invoke(app, ["nats-config", "--port", "4223", "--store-dir", str(tmp_path)])
+    assert printed.exit_code == 0, printed.output
+    expected = natsconf.render(
+        "b",
+        leaf(port=7423, peers={"c": "pw-bc"}, remotes={"a": "nats-leaf://b:pw-ab@127.0.0.1:7422"}),
+        port=4223,
+        store_dir=tmp_path,
+    )
+    assert printed.output == expected
+    refused = runner.invoke(app, ["up", "--state-dir", str(tmp_path / "s"), "--leaf", "nats-leaf://127.0.0.1:7422"])
+    assert refused.exit_code == 2
+    assert "--leaf takes PEER=VALUE" in refused.output
+    looped = runner.invoke(app, ["up", "--state-dir", str(tmp_path / "s"), "--leaf", "c=nats-leaf://b:x@h:7424"])
+    assert looped.exit_code == 2
+    assert "one link per pair" in looped.output
+    monkeypatch.setenv("JETFLOW_PEER_ID", "a.b")
+    assert "subject token" in runner.invoke(app, ["nats-config"]).output
