@@ -7,10 +7,11 @@ import contextlib
 import logging
 import signal
 import sys
-from pathlib import Path  # noqa: TC003  (typer reads annotations at run time)
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from pydantic import ValidationError
 
 from engine.settings import Settings
 
@@ -31,7 +32,9 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-async def _serve(settings: Settings, nats_url: str, mongo_url: str, children: list[ChildServer]) -> None:
+async def _serve(
+    settings: Settings, nats_url: str, mongo_url: str, children: list[ChildServer], *, links: str = ""
+) -> None:
     from engine.app import Engine
     from engine.telemetry import serve_metrics
 
@@ -48,7 +51,8 @@ async def _serve(settings: Settings, nats_url: str, mongo_url: str, children: li
             else "off"
         )
         print(
-            f"jetflow ready\n  NATS     {nats_url}\n  MongoDB  {mongo_url}\n  metrics  {metrics}\n"
+            f"jetflow ready\n  peer     {settings.peer.id}\n  NATS     {nats_url}\n  MongoDB  {mongo_url}\n"
+            f"{f'  leaf     {links}{chr(10)}' if links else ''}  metrics  {metrics}\n"
             f"  try      nats --server {nats_url} req jetflow.ctl.health ''",
             flush=True,
         )
@@ -81,22 +85,74 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
+    """`ID=VALUE` options as a mapping; a malformed one ends the command with its reason."""
+    found: dict[str, str] = {}
+    for value in values or []:
+        peer, sep, rest = value.partition("=")
+        if not sep or not peer or not rest:
+            _fail(f"{option} takes PEER=VALUE, got {value!r}")
+        found[peer] = rest
+    return found
+
+
+def _load(**overrides: object) -> Settings:
+    """The settings, with command-line values on top; invalid ones end the command with the reason."""
+    try:
+        return Settings.load(**{name: value for name, value in overrides.items() if value is not None})  # type: ignore[arg-type]
+    except ValidationError as error:
+        _fail("invalid settings:\n" + "\n".join(f"  {e['msg']}" for e in error.errors()))
+        raise  # unreachable: _fail exits
+
+
+def _links(settings: Settings) -> str:
+    """The leaf links, for the ready message (never the passwords)."""
+    leaf = settings.leaf
+    accepts = f"accepts {', '.join(sorted(leaf.peers))} on {leaf.host}:{leaf.port}" if leaf.port is not None else ""
+    remotes = ", ".join(
+        f"{peer} ({_no_password(url.get_secret_value())})" for peer, url in sorted(leaf.remotes.items())
+    )
+    return "; ".join(part for part in (accepts, f"connects to {remotes}" if remotes else "") if part) or "none"
+
+
+def _no_password(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}{rest.rsplit('@', 1)[-1]}"
+
+
 @app.command()
 def up(
     state_dir: Annotated[Path | None, typer.Option(help="Folder for the embedded servers' data.")] = None,
     nats_port: Annotated[int, typer.Option(help="Port of the embedded nats-server.")] = 4222,
     mongo_port: Annotated[int, typer.Option(help="Port of the embedded store (0: any free port).")] = 0,
     metrics_port: Annotated[int | None, typer.Option(help="Port of the Prometheus /metrics endpoint.")] = None,
+    peer_id: Annotated[str | None, typer.Option(help="This peer's id (JETFLOW_PEER_ID; its JetStream domain).")] = None,
+    leaf_port: Annotated[
+        int | None, typer.Option(help="Accept other peers' leaf connections on this port (JETFLOW_LEAF_PORT).")
+    ] = None,
+    leaf: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="PEER=nats-leaf://USER:PASSWORD@HOST:PORT: connect to another peer (repeatable; JETFLOW_LEAF_REMOTES)."
+        ),
+    ] = None,
+    leaf_peer: Annotated[
+        list[str] | None,
+        typer.Option(help="PEER=PASSWORD: a peer that may connect to --leaf-port (repeatable; JETFLOW_LEAF_PEERS)."),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Run jetflow on its embedded default: nats-server and a MongoDB-wire store under --state-dir."""
     _setup_logging(verbose)
-    overrides: dict[str, object] = {}
-    if state_dir is not None:
-        overrides["state_dir"] = state_dir
-    if metrics_port is not None:
-        overrides["metrics_port"] = metrics_port
-    settings = Settings.load(**overrides)  # type: ignore[arg-type]
+    remotes, peers = _pairs(leaf, "--leaf"), _pairs(leaf_peer, "--leaf-peer")
+    settings = _load(state_dir=state_dir, metrics_port=metrics_port, peer_id=peer_id, leaf_port=leaf_port)
+    if remotes or peers:
+        try:
+            settings = settings.replace(
+                leaf_remotes={**settings.leaf.remotes, **remotes}, leaf_peers={**settings.leaf.peers, **peers}
+            )
+        except ValidationError as error:
+            _fail("invalid settings:\n" + "\n".join(f"  {e['msg']}" for e in error.errors()))
     settings = _without_cluster(settings)
 
     async def main() -> None:
@@ -109,8 +165,12 @@ def up(
             children: list[ChildServer] = []
             try:
                 nats_url = settings.nats.url
+                nats_url_embedded = nats_url is None
                 if nats_url is None:
-                    nats = servers.nats_server(root, nats_port)
+                    try:
+                        nats = servers.nats_server(root, nats_port, peer_id=settings.peer.id, leaf=settings.leaf)
+                    except ValueError as error:
+                        _fail(str(error))
                     await nats.start()
                     children.append(nats)
                     nats_url = servers.nats_url(nats.port)
@@ -124,19 +184,40 @@ def up(
                 for child in reversed(children):
                     await child.stop()
                 raise
-            await _serve(settings, nats_url, mongo_url, children)
+            await _serve(settings, nats_url, mongo_url, children, links=_links(settings) if nats_url_embedded else "")
 
     _run(main)
+
+
+@app.command("nats-config")
+def nats_config(
+    port: Annotated[int, typer.Option(help="Client port of the nats-server.")] = 4222,
+    store_dir: Annotated[Path, typer.Option(help="JetStream store folder.")] = Path("/data/jetstream"),
+    host: Annotated[str, typer.Option(help="Client interface.")] = "127.0.0.1",
+) -> None:
+    """Print the nats-server configuration of this peer (JETFLOW_PEER_ID, JETFLOW_LEAF_*), as `up` runs it.
+
+    For servers an operator runs: `jetflow run` against them then behaves as `jetflow up` does.
+    """
+    from engine.embedded import natsconf
+
+    settings = _load()
+    try:
+        sys.stdout.write(natsconf.render(settings.peer.id, settings.leaf, port=port, store_dir=store_dir, host=host))
+    except ValueError as error:
+        _fail(str(error))
 
 
 @app.command()
 def run(
     metrics_port: Annotated[int | None, typer.Option(help="Port of the Prometheus /metrics endpoint.")] = None,
+    peer_id: Annotated[str | None, typer.Option(help="This peer's id (JETFLOW_PEER_ID).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run the engine alone against JETFLOW_NATS_URL and JETFLOW_MONGO_URL."""
+    """Run the engine alone against JETFLOW_NATS_URL and JETFLOW_MONGO_URL (for a peer's own servers, see
+    `jetflow nats-config`)."""
     _setup_logging(verbose)
-    settings = Settings.load(**({"metrics_port": metrics_port} if metrics_port is not None else {}))  # type: ignore[arg-type]
+    settings = _load(metrics_port=metrics_port, peer_id=peer_id)
     nats_url, mongo_url = settings.nats.url, settings.mongo.url
     if nats_url is None or mongo_url is None:
         _fail("`jetflow run` needs JETFLOW_NATS_URL and JETFLOW_MONGO_URL (or use `jetflow up`)")

@@ -21,6 +21,7 @@ from engine.booking.settings import BookingSettings
 from engine.core.settings import (
     ConsumerSettings,
     KubeSettings,
+    LeafSettings,
     LeaseSettings,
     MongoSettings,
     NatsSettings,
@@ -49,6 +50,7 @@ class Settings(BaseModel):
     mongo: MongoSettings = Field(default_factory=MongoSettings, description="The MongoDB store.")
     kube: KubeSettings = Field(default_factory=KubeSettings, description="The cluster that runs workflows.")
     peer: PeerSettings = Field(default_factory=PeerSettings, description="This peer and its local state.")
+    leaf: LeafSettings = Field(default_factory=LeafSettings, description="Leaf links to other peers.")
     lease: LeaseSettings = Field(default_factory=LeaseSettings, description="Leader leases.")
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description="Metrics, traces, ctl.")
     booking: BookingSettings = Field(default_factory=BookingSettings, description="Booking decisions.")

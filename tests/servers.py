@@ -6,19 +6,26 @@ fixtures then isolate tests by deleting jetflow's streams (NATS) and using a fre
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.core.settings import LeafSettings
 from engine.embedded import servers
+from schemas import subjects
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
+
+    from nats.aio.msg import Msg
 
     from engine.embedded.process import ChildServer
 
@@ -106,3 +113,58 @@ def mongo_server(state: Path) -> Iterator[str]:
     child = servers.mongo_server(state, memory=True)
     with running(child):
         yield servers.mongo_url(child.port)
+
+
+@contextmanager
+def federation(root: Path, peers: Sequence[str]) -> Iterator[dict[str, str]]:
+    """One nats-server per peer (its own JetStream domain and store folder), every pair linked by one leaf
+    connection with its own password, as `jetflow up --leaf-port/--leaf-peer/--leaf` configures them: the
+    first of a pair listens, the second connects. Yields peer → client URL; `await linked(urls)` before using
+    the links."""
+    secrets_of = {(a, b): secrets.token_urlsafe(12) for i, a in enumerate(peers) for b in peers[i + 1 :]}
+    leaf_ports = {peer: free_port() for peer in peers}
+    with ExitStack() as stack:
+        urls: dict[str, str] = {}
+        for i, peer in enumerate(peers):
+            earlier, later = peers[:i], peers[i + 1 :]
+            leaf = LeafSettings.model_validate(
+                {
+                    "port": leaf_ports[peer] if later else None,
+                    "peers": {other: secrets_of[(peer, other)] for other in later},
+                    "remotes": {
+                        other: f"nats-leaf://{peer}:{secrets_of[(other, peer)]}@127.0.0.1:{leaf_ports[other]}"
+                        for other in earlier
+                    },
+                }
+            )
+            child = servers.nats_server(root / peer, peer_id=peer, leaf=leaf)
+            stack.enter_context(running(child))
+            urls[peer] = servers.nats_url(child.port)
+        yield urls
+
+
+async def linked(urls: dict[str, str], timeout: float = 20.0) -> None:
+    """Until a request from every peer's server reaches every other peer's (leaf links come up in ~1 s)."""
+    import nats
+
+    clients = {peer: await nats.connect(url) for peer, url in urls.items()}
+    try:
+
+        async def pong(msg: Msg) -> None:
+            await msg.respond(b"pong")
+
+        for peer, nc in clients.items():
+            await nc.subscribe(subjects.peer(peer, "fixture", "ping"), cb=pong)
+        deadline = time.monotonic() + timeout
+        pending = {(a, b) for a in urls for b in urls if a != b}
+        while pending:
+            for a, b in sorted(pending):
+                with contextlib.suppress(nats.errors.Error, TimeoutError):
+                    await clients[a].request(subjects.peer(b, "fixture", "ping"), b"", timeout=0.5)
+                    pending.discard((a, b))
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"leaf links not up after {timeout:g}s: {sorted(pending)}")
+            await asyncio.sleep(0.05)
+    finally:
+        for nc in clients.values():
+            await nc.close()

@@ -1,10 +1,10 @@
-"""Three jetflow peers on one NATS: A asks, B owns the storage and issues, C owns the compute and
-keeps the Secret. Nothing on the wire carries a key in clear; replays make no second credential;
-cancelling the booking deletes the Secret.
+"""Three sovereign jetflow peers: A asks, B owns the storage and issues, C owns the compute and keeps the
+Secret. Nothing on the wire of any of their servers carries a key in clear; replays make no second
+credential; cancelling the booking deletes the Secret.
 
-The three peers share one MongoDB database: a federation's shared view of the catalog and the
-executions (each peer could keep its own; the catalog is replicated through JETFLOW_CATALOG anyway).
-Each has its own Kubernetes cluster (a kmock each) and its own key pair.
+Each peer has its own nats-server (linked to the others by leaf nodes only, tests/servers.py `federation`),
+its own database, its own Kubernetes cluster (a kmock each) and its own key pair. So each peer's catalog
+lists what it deals with: A books and asks, B seals to C's public key as B's catalog has it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+import nats
 import pytest
 from pydantic import SecretStr
 
@@ -24,15 +25,16 @@ from engine.kube import names
 from schemas import subjects
 from schemas.execution import ExecutionDispatched
 from tests.support.credentials import jetflow, publish_catalog, secret_values
+from tests.support.federation import federation, own_store
 from tests.support.kube import cluster
 from tests.support.polling import eventually
 from tests.support.s3_tools import put_and_get
 from tests.support.streams import request_json, settled, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from pathlib import Path
 
-    from nats.aio.client import Client
     from nats.aio.msg import Msg
 
     from engine.settings import Settings
@@ -55,37 +57,49 @@ async def gone(kube: KubeHarness, namespace: str, name: str, timeout: float = 15
 @pytest.mark.timeout(90)
 @pytest.mark.usefixtures("_namespaces_are_objects")
 async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
-    settings: Settings, nats_url: str, mongo_url: str, client: Client, s3: S3, tmp_path: Path
+    settings: Settings, mongo_url: str, s3: S3, tmp_path: Path
 ) -> None:
     bucket = s3.bucket()
     private = {peer: generate_private_key() for peer in "abc"}
     wire: list[Msg] = []
+    heard_by: dict[str, list[Msg]] = {peer: [] for peer in "abc"}
 
-    async def capture(msg: Msg) -> None:
-        wire.append(msg)
+    def capture(peer: str) -> Callable[[Msg], Awaitable[None]]:
+        async def tap(msg: Msg) -> None:
+            wire.append(msg)
+            heard_by[peer].append(msg)
 
-    taps = [await client.subscribe(subject, cb=capture) for subject in ("jetflow.>", "_INBOX.>")]
+        return tap
+
     async with (
+        federation(tmp_path / "nats", "a", "b", "c") as urls,
         cluster(tmp_path / "a.kubeconfig") as kube_a,
         cluster(tmp_path / "b.kubeconfig") as kube_b,
         cluster(tmp_path / "c.kubeconfig") as kube_c,
     ):
+        clients = {peer: await nats.connect(url) for peer, url in urls.items()}
+        client = clients["a"]  # A's operator
+        # Every message on each server: the engines' own traffic and what crosses the leaf links.
+        taps = [await clients[p].subscribe(s, cb=capture(p)) for p in urls for s in ("jetflow.>", "_INBOX.>")]
 
         def peer(name: str, kube: KubeHarness, **update: object) -> Settings:
-            return kube.with_kube(settings).replace(
-                **{"peer_id": name, "peer_private_key": SecretStr(private[name]), **update}
-            )
+            return own_store(kube.with_kube(settings), name, peer_private_key=SecretStr(private[name]), **update)
 
         async with (
-            jetflow(peer("a", kube_a), nats_url, mongo_url) as a,
-            jetflow(peer("b", kube_b, storages={"minio": s3.access(bucket)}), nats_url, mongo_url),
-            jetflow(peer("c", kube_c), nats_url, mongo_url),
+            jetflow(peer("a", kube_a), urls["a"], mongo_url) as a,
+            jetflow(peer("b", kube_b, storages={"minio": s3.access(bucket)}), urls["b"], mongo_url),
+            jetflow(peer("c", kube_c), urls["c"], mongo_url),
         ):
-            await publish_catalog(
-                client,
-                {"id": "minio", "kind": "storage", "peer": "b", "endpoint": s3.endpoint, "labels": {"bucket": bucket}},
-                {"id": "node-c", "kind": "compute", "peer": "c", "public_key": public_key_of(private["c"])},
-            )
+            storage = {
+                "id": "minio",
+                "kind": "storage",
+                "peer": "b",
+                "endpoint": s3.endpoint,
+                "labels": {"bucket": bucket},
+            }
+            compute = {"id": "node-c", "kind": "compute", "peer": "c", "public_key": public_key_of(private["c"])}
+            await publish_catalog(client, storage, compute)
+            await publish_catalog(clients["b"], storage, compute)  # B seals to C's key as B's own catalog has it
             await publish_catalog(
                 client, {"id": "wf", "steps": [{"name": "s", "image": "alpine"}]}, subject="jetflow.workflow.upsert"
             )
@@ -134,17 +148,20 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
             for _ in range(3):
                 await client.jetstream().publish(subjects.CREDENTIAL_REQUEST, json.dumps(request).encode())
             await settled(client, CREDENTIALS, "jetflow-credential-request")
-            issue_requests = [m for m in wire if m.subject == subjects.peer("b", "credential", "issue")]
+            # As B's server delivered them to B's engine (A's server shows the same requests leaving).
+            issue_requests = [m for m in heard_by["b"] if m.subject == subjects.peer("b", "credential", "issue")]
             assert len(issue_requests) == 1, "one credential issued by B, whatever the replays"
             if kube_c.emulator is not None:
                 posts = [r for r in kube_c.requests(methods=("post",)) if r[1].endswith("/secrets")]
                 assert posts == [("POST", f"/api/v1/namespaces/{namespace}/secrets")]
             # Every replay is answered with the first outcome (same event), never a failure.
             outcomes = {
-                (m.subject, json.loads(m.data)["id"]) for m in wire if m.subject.startswith("jetflow.credential.")
+                (m.subject, json.loads(m.data)["id"])
+                for m in heard_by["a"]
+                if m.subject.startswith("jetflow.credential.")
             }
             outcomes -= {
-                (m.subject, json.loads(m.data)["id"]) for m in wire if m.subject == subjects.CREDENTIAL_REQUEST
+                (m.subject, json.loads(m.data)["id"]) for m in heard_by["a"] if m.subject == subjects.CREDENTIAL_REQUEST
             }
             assert outcomes == {(subjects.CREDENTIAL_ISSUED, issued[0][1]["id"])}
 
@@ -156,13 +173,19 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
             assert await gone(kube_c, namespace, name)
             lease = await request_json(client, "jetflow.ctl.credential.get", {"id": f"{execution}:credential:minio"})
             assert lease["state"] == "revoked"
-    for tap in taps:
-        await tap.unsubscribe()
+        for tap in taps:
+            await tap.unsubscribe()
+        # Nothing of the credential flow was stored in B's or C's streams: they only answered requests.
+        for other in "bc":
+            info = await clients[other].jetstream().stream_info(CREDENTIALS)
+            assert info.state.messages == 0, f"peer {other} stored credential events"
+        for nc in clients.values():
+            await nc.close()
 
     secrets = [values[names.S3_ACCESS_KEY], values[names.S3_SECRET_KEY], values[names.S3_SESSION_TOKEN]]
     forms = [form for secret in secrets for form in (secret.encode(), base64.b64encode(secret.encode()))]
     assert len(wire) > 50
-    assert any(m.subject == subjects.peer("c", "secret", "store") for m in wire), "the sealed keys did cross NATS"
+    assert any(m.subject == subjects.peer("c", "secret", "store") for m in heard_by["c"]), "the sealed keys reached C"
     for msg in wire:
         blob = msg.data + json.dumps(dict(msg.headers or {})).encode()
         leaked = [form for form in forms if any(form in part for part in unwrapped(blob))]

@@ -22,6 +22,7 @@ from schemas.execution import ExecutionDue, ExecutionState
 from schemas.peer import PeerReply, PrepareNamespace
 from schemas.throttle import ThrottleCommand, ThrottleLevel
 from tests.support import streams
+from tests.support.federation import federation
 from tests.support.kube import hosting_peer
 from tests.support.plans import RESOURCES, TWO_CLUSTERS
 from tests.support.polling import eventually
@@ -41,10 +42,26 @@ if TYPE_CHECKING:
 EXECUTIONS = "JETFLOW_EXECUTIONS"
 
 
+@pytest.fixture
+async def peer_servers(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
+    """This peer ('local') and peer-b, each on a nats-server of its own, linked by a leaf connection."""
+    async with federation(tmp_path / "nats", "local", "peer-b") as urls:
+        yield urls
+
+
+@pytest.fixture
+def nats_url(peer_servers: dict[str, str]) -> str:
+    """The dispatching peer's own NATS (the other peers of these tests, silent or not, answer on it directly)."""
+    return peer_servers["local"]
+
+
 @pytest.fixture(autouse=True)
-async def peer_b(nats_url: str, tmp_path: Path, _namespaces_are_objects: None) -> AsyncIterator[KubeHarness | None]:
-    """The peer owning `edge-b`, where the two-cluster workflow's middle step runs (None: a real cluster)."""
-    async with hosting_peer(nats_url, "peer-b", tmp_path) as harness:
+async def peer_b(
+    peer_servers: dict[str, str], tmp_path: Path, _namespaces_are_objects: None
+) -> AsyncIterator[KubeHarness | None]:
+    """The peer owning `edge-b`, where the two-cluster workflow's middle step runs (None: a real cluster),
+    on its own nats-server: its namespace requests cross the leaf link."""
+    async with hosting_peer(peer_servers["peer-b"], "peer-b", tmp_path) as harness:
         yield harness
 
 

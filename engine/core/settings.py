@@ -1,4 +1,5 @@
-"""Settings of the machinery every feature shares: NATS, consumers, MongoDB, Kubernetes, this peer, leases, telemetry.
+"""Settings of the machinery every feature shares: NATS, consumers, MongoDB, Kubernetes, this peer, its leaf
+links, leases, telemetry.
 
 Every group reads its own `JETFLOW_*` variables (each field names its variable in `validation_alias`, so the
 names stay flat and stable whatever group a field lives in), from the environment or a `.env` file.
@@ -9,8 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.subjects import peer
 
 #: The configuration of every settings group: flat `JETFLOW_*` names, `.env` too, frozen once loaded.
 GROUP = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
@@ -182,7 +185,8 @@ class PeerSettings(BaseSettings):
     id: str = Field(
         validation_alias="JETFLOW_PEER_ID",
         default="local",
-        description="This instance's peer id in a federation of jetflows.",
+        description="This instance's peer id in a federation of jetflows; also its nats-server's JetStream "
+        "domain and a token of the subjects other peers ask it on (jetflow.peer.<id>.>).",
     )
     timeout: float = Field(
         validation_alias="JETFLOW_PEER_TIMEOUT",
@@ -197,11 +201,100 @@ class PeerSettings(BaseSettings):
         "Unset: read from, or generated on first use into, <state_dir>/peer.key. Every replica of one peer "
         "needs the same key.",
     )
+
+    @field_validator("id")
+    @classmethod
+    def _a_subject_token(cls, value: str) -> str:
+        peer(value, "leaf", "link")  # refuses '.', wildcards and spaces, which would change the subjects
+        return value
+
     state_dir: Path = Field(
         validation_alias="JETFLOW_STATE_DIR",
         default=Path(".jetflow"),
         description="Folder of the embedded servers' data (`jetflow up`).",
     )
+
+
+#: URL schemes nats-server accepts for a leaf remote.
+LEAF_SCHEMES = ("nats-leaf://", "tls://", "nats://", "ws://", "wss://")
+
+
+class LeafSettings(BaseSettings):
+    """This peer's links to other peers: NATS leaf-node connections, one account per linked peer.
+
+    `jetflow up` writes them into its nats-server's configuration (engine/embedded/natsconf.py);
+    `jetflow nats-config` prints the same configuration for servers an operator runs. Each link is
+    one peer pair, declared on one side only: the peer that listens names the peer in `peers`, the
+    other names the listener in `remotes`.
+    """
+
+    model_config = GROUP
+
+    port: int | None = Field(
+        validation_alias="JETFLOW_LEAF_PORT",
+        default=None,
+        ge=0,
+        le=65535,
+        description="Port on which this peer's nats-server accepts leaf connections of the peers in "
+        "JETFLOW_LEAF_PEERS. Unset: it accepts none.",
+    )
+    host: str = Field(
+        validation_alias="JETFLOW_LEAF_HOST",
+        default="127.0.0.1",
+        min_length=1,
+        description="Interface of the leaf port; 0.0.0.0 to accept peers on other machines (use TLS then).",
+    )
+    peers: dict[str, SecretStr] = Field(
+        validation_alias="JETFLOW_LEAF_PEERS",
+        default_factory=dict,
+        description="JSON: peer id -> password, the peers that may connect to the leaf port (user = their "
+        'peer id), e.g. {"b": "..."}. Anyone else, or a wrong password, is refused by nats-server.',
+    )
+    remotes: dict[str, SecretStr] = Field(
+        validation_alias="JETFLOW_LEAF_REMOTES",
+        default_factory=dict,
+        description="JSON: peer id -> leaf URL of that peer, with this peer's credentials there, e.g. "
+        '{"a": "nats-leaf://b:secret@10.0.0.1:7422"}.',
+    )
+    tls_cert: Path | None = Field(
+        validation_alias="JETFLOW_LEAF_TLS_CERT",
+        default=None,
+        description="Certificate of this peer's leaf connections (served on the leaf port, presented to remotes).",
+    )
+    tls_key: Path | None = Field(
+        validation_alias="JETFLOW_LEAF_TLS_KEY", default=None, description="Key of that certificate."
+    )
+    tls_ca: Path | None = Field(
+        validation_alias="JETFLOW_LEAF_TLS_CA",
+        default=None,
+        description="CA that signs the other peers' certificates: remotes are verified against it, and peers "
+        "connecting to the leaf port must present a certificate it signed (mutual TLS).",
+    )
+
+    @model_validator(mode="after")
+    def _links_are_sound(self) -> LeafSettings:
+        for name in (*self.peers, *self.remotes):
+            try:
+                peer(name, "leaf", "link")
+            except ValueError as error:
+                raise ValueError(f"leaf peer id {name!r} cannot name a peer: {error}") from None
+        for name, url in self.remotes.items():
+            if not url.get_secret_value().startswith(LEAF_SCHEMES):
+                raise ValueError(f"leaf remote of {name!r} must be a nats-leaf:// (or tls://, ws://, wss://) URL")
+        both = sorted(set(self.peers) & set(self.remotes))
+        if both:
+            # Two links between one pair of peers form a loop, which nats-server refuses (it drops both).
+            raise ValueError(
+                f"peer(s) {', '.join(both)} in both JETFLOW_LEAF_PEERS and JETFLOW_LEAF_REMOTES: one link per pair"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("JETFLOW_LEAF_TLS_CERT and JETFLOW_LEAF_TLS_KEY go together")
+        return self
+
+    @property
+    def linked(self) -> list[str]:
+        """Every peer this peer has a leaf link with, sorted."""
+        return sorted({*self.peers, *self.remotes})
 
 
 class LeaseSettings(BaseSettings):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import socket
 import sys
 from pathlib import Path
 
+from engine.core.settings import LeafSettings
+from engine.embedded import natsconf
 from engine.embedded.process import ChildServer, free_port, recorded, still_running
 
 
@@ -21,10 +24,26 @@ def nats_server_binary() -> str:
     return found
 
 
-def nats_server(state_dir: Path, port: int | None = None, *, name: str = "jetflow-embedded") -> ChildServer:
+def nats_server(
+    state_dir: Path, port: int | None = None, *, peer_id: str = "local", leaf: LeafSettings | None = None
+) -> ChildServer:
+    """nats-server for one peer (engine/embedded/natsconf.py): its JetStream domain, accounts and leaf links.
+
+    The configuration file is named after its content, so a server left running with another
+    configuration runs another command, and is stopped rather than adopted (engine/embedded/process.py).
+    It holds the leaf passwords: readable by its owner only.
+    """
     port = port or free_port()
-    store = state_dir / "nats"
-    argv = [nats_server_binary(), "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-n", name]
+    text = natsconf.render(peer_id, leaf or LeafSettings(_env_file=None), port=port, store_dir=state_dir / "nats")
+    config = state_dir / f"nats-server.{hashlib.sha256(text.encode()).hexdigest()[:12]}.conf"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale in state_dir.glob("nats-server.*.conf"):
+        if stale != config:
+            stale.unlink(missing_ok=True)
+    if not config.exists():
+        config.touch(mode=0o600)
+        config.write_text(text)
+    argv = [nats_server_binary(), "-c", str(config)]
     return ChildServer("nats-server", argv, port, state_dir / "logs" / "nats-server.log", state_dir / "nats-server.pid")
 
 

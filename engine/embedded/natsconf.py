@@ -1,0 +1,125 @@
+"""One peer's nats-server configuration: its own JetStream domain, an account per linked peer, leaf links.
+
+A peer is sovereign: its streams, durable consumers and leases live in its own JetStream (domain = the
+peer id), and nothing another peer sends can reach them. Leaf nodes in one shared account would
+propagate every subscription across the link (a stream on B listening on `jetflow.booking.request`
+would capture A's bookings), and three peers linked pairwise would form a loop that nats-server breaks
+by dropping links. So the engine and its JetStream live in the account `jetflow`, and every linked
+peer X gets an account `peer-X` of its own, to which X's leaf connection is bound and which holds
+nothing but two service mappings:
+
+- `jetflow` exports `jetflow.peer.<us>.>` and `peer-X` imports it: X's requests addressed to us reach
+  our engine, and their replies go back (nats-server maps the reply subject);
+- `peer-X` exports `jetflow.peer.<X>.>` and `jetflow` imports it: our requests to X leave on X's link.
+
+Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, not the JetStream API of either
+domain, not another peer's requests (a link carries only the two peers' own subjects, so there is no
+relaying and no loop: each pair's accounts form their own tree). Leaf connections authenticate with
+user = the connecting peer's id and its password; an unknown user or a wrong password is refused by
+nats-server. Local clients (the engine, operators on 127.0.0.1) connect without credentials as the
+user `jetflow` (`no_auth_user`), as they did before peers had servers of their own.
+
+`render` is pure (settings in, text out), so `jetflow nats-config` prints exactly what `jetflow up` runs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from schemas import subjects
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from engine.core.settings import LeafSettings
+
+#: The account of the engine, its JetStream and its local clients.
+JETFLOW_ACCOUNT = "jetflow"
+#: The user local clients are (they connect without credentials).
+LOCAL_USER = "jetflow"
+
+
+def peer_account(peer_id: str) -> str:
+    """The account a linked peer's leaf connection is bound to."""
+    return f"peer-{peer_id}"
+
+
+def requests_to(peer_id: str) -> str:
+    """Every request addressed to `peer_id`: `jetflow.peer.<id>.>`."""
+    return f"{subjects.PEER_PREFIX}.{peer_id}.>"
+
+
+def _q(value: object) -> str:
+    """A quoted string in nats-server's configuration syntax (which reads JSON strings)."""
+    return json.dumps(str(value))
+
+
+def _tls(leaf: LeafSettings, *, serving: bool) -> list[str]:
+    lines: list[str] = []
+    if leaf.tls_cert is not None and leaf.tls_key is not None:
+        lines += [f"cert_file: {_q(leaf.tls_cert)}", f"key_file: {_q(leaf.tls_key)}"]
+    if leaf.tls_ca is not None:
+        lines.append(f"ca_file: {_q(leaf.tls_ca)}")
+        if serving:
+            lines.append("verify: true")
+    return [f"tls {{ {', '.join(lines)} }}"] if lines else []
+
+
+def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host: str = "127.0.0.1") -> str:
+    """The configuration of `peer_id`'s nats-server: client port, JetStream, accounts, leaf links."""
+    subjects.peer(peer_id, "leaf", "link")  # the id is a subject token (settings check it too)
+    if peer_id in leaf.linked:
+        raise ValueError(f"peer {peer_id!r} cannot have a leaf link to itself")
+    if leaf.port is not None and not leaf.peers:
+        # Without users nats-server would accept any leaf connection, into the jetflow account.
+        raise ValueError("a leaf port needs the peers that may connect to it and their passwords (JETFLOW_LEAF_PEERS)")
+    ours = requests_to(peer_id)
+    imports = [
+        f"{{service: {{account: {_q(peer_account(other))}, subject: {_q(requests_to(other))}}}}}"
+        for other in leaf.linked
+    ]
+    lines = [
+        f"# nats-server of jetflow peer {peer_id!r}: written by jetflow from its settings (README, Federation).",
+        f"server_name: {_q(f'jetflow-{peer_id}')}",
+        f"listen: {_q(f'{host}:{port}')}",
+        f"jetstream {{ store_dir: {_q(store_dir)}, domain: {_q(peer_id)} }}",
+    ]
+    if not leaf.linked:
+        # No peer to keep out: the global account, where a state folder of an earlier jetflow has its streams.
+        return "\n".join(lines) + "\n"
+    lines += [
+        "accounts {",
+        f"  {_q(JETFLOW_ACCOUNT)}: {{",
+        "    jetstream: enabled",
+        f"    users: [{{user: {_q(LOCAL_USER)}}}]",
+        f"    exports: [{{service: {_q(ours)}}}]",
+        f"    imports: [{', '.join(imports)}]",
+        "  }",
+    ]
+    for other in leaf.linked:
+        lines += [
+            f"  {_q(peer_account(other))}: {{",
+            f"    exports: [{{service: {_q(requests_to(other))}}}]",
+            f"    imports: [{{service: {{account: {_q(JETFLOW_ACCOUNT)}, subject: {_q(ours)}}}}}]",
+            "  }",
+        ]
+    lines += ["}", f"no_auth_user: {_q(LOCAL_USER)}"]
+    lines.append("leafnodes {")
+    if leaf.port is not None:
+        lines.append(f"  listen: {_q(f'{leaf.host}:{leaf.port}')}")
+        users = [
+            f"{{user: {_q(other)}, password: {_q(password.get_secret_value())}, account: {_q(peer_account(other))}}}"
+            for other, password in sorted(leaf.peers.items())
+        ]
+        lines += [f"  authorization {{ users: [{', '.join(users)}] }}"]
+        lines += [f"  {line}" for line in _tls(leaf, serving=True)]
+    remotes = []
+    for other, url in sorted(leaf.remotes.items()):
+        parts = [f"url: {_q(url.get_secret_value())}", f"account: {_q(peer_account(other))}"]
+        parts += _tls(leaf, serving=False)
+        remotes.append(f"    {{{', '.join(parts)}}}")
+    if remotes:
+        lines += ["  remotes: [", ",\n".join(remotes), "  ]"]
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,29 @@
+"""Peers on servers of their own: one nats-server per peer linked by leaf nodes (tests/servers.py `federation`),
+and one database per peer on the session's store, so no peer reads another's records."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from typing import TYPE_CHECKING
+
+from tests import servers
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from engine.settings import Settings
+
+
+@contextlib.asynccontextmanager
+async def federation(folder: Path, *peers: str) -> AsyncIterator[dict[str, str]]:
+    """The peers' nats-servers (peer → client URL), once every leaf link carries requests."""
+    with servers.federation(folder, peers) as urls:
+        await servers.linked(urls)
+        yield urls
+
+
+def own_store(settings: Settings, peer: str, **update: object) -> Settings:
+    """`settings` for `peer`: its id and a database of its own."""
+    return settings.replace(peer_id=peer, mongo_db=f"{peer}-{uuid.uuid4().hex[:10]}", **update)
