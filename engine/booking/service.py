@@ -222,14 +222,20 @@ class Bookings:
             command.booking, ExecutionState.CANCELLED, at=at, reason=command.reason or "booking cancelled"
         )
         # Those the scheduler had not stored yet are cancelled with their booking: listed, never stored.
-        unstored = [] if already else planned.unstored_ids(stored)
+        # Read again: the scheduler may have stored some since the first read (they were just cancelled
+        # above, and are listed once), and may not have counted them on the record yet (unstored_now).
+        if not already and (fresh := await BookingRecord.get(command.booking)) is not None:
+            stored = fresh
+        moved = set(cancelled)
+        unstored = [] if already else [e for e in planned.unstored_ids(stored) if e not in moved]
+        unstored_count = 0 if already else await planned.unstored_now(stored)
         for resource in stored.request.resources:
             await calendar.release(resource, booking=command.booking)
         event = BookingCancelled(
             id=f"{command.id}:cancelled",
             booking=command.booking,
             executions=[*cancelled, *unstored][:LISTED_MAX],
-            count=len(cancelled) + (0 if already else planned.unstored_count(stored)),
+            count=len(cancelled) + unstored_count,
             already=already,
         )
         applied_as = f"cancellations.{cancellation_key(command.id)}"
