@@ -94,7 +94,7 @@ class Engine:
         # Throttle commands drive the gate by default; tests may inject a gate of their own.
         self.gate: ThrottleGate = gate or CommandGate(settings)
         self.instance = f"{settings.peer.id}-{uuid.uuid4().hex[:8]}"
-        self.telemetry = setup_telemetry(VERSION)
+        self.telemetry = setup_telemetry(VERSION, settings.telemetry.otlp_endpoint)
         self.broker = NatsBroker(
             **broker_options(settings, nats_url),
             middlewares=[NatsTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)],
@@ -211,6 +211,7 @@ class Engine:
             await self._exhausted.unsubscribe()
             self._exhausted = None
         await self.broker.stop()
+        await asyncio.to_thread(self.telemetry.tracer_provider.force_flush, 5000)  # the last spans leave first
         if runtime is not None:
             if runtime.kube is not None:
                 await runtime.kube.close()

@@ -1,4 +1,9 @@
-"""OpenTelemetry set up once per process: a tracer, a meter, and a Prometheus endpoint.
+"""OpenTelemetry set up once per process: a tracer, a meter, a Prometheus endpoint, and traces over OTLP.
+
+Traces leave the process when `JETFLOW_OTLP_ENDPOINT` (an OTLP/HTTP base URL such as
+`http://collector:4318`) or the standard `OTEL_EXPORTER_OTLP_ENDPOINT` /
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set; the other `OTEL_*` variables (headers, timeout, sampler,
+`OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, batch sizes) are the SDK's and apply as documented there.
 
 The engine's own instruments are created here, in one place, so the Grafana dashboards in deploy/
 can name exactly what is exported. Metrics go through OpenTelemetry's Prometheus reader, which
@@ -7,16 +12,20 @@ registers on prometheus_client's default registry; `serve_metrics` exposes it ov
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
+from opentelemetry import metrics, propagate, trace
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from opentelemetry.context import Context
     from opentelemetry.metrics import Counter, Histogram, Meter
     from opentelemetry.trace import Tracer
 
@@ -52,14 +61,50 @@ class Telemetry:
 _telemetry: Telemetry | None = None
 
 
-def setup_telemetry(version: str) -> Telemetry:
-    """Install the global providers once; later calls return the same objects (tests start many engines)."""
+_exporting: set[str] = set()
+
+
+def export_traces(provider: TracerProvider, endpoint: str | None) -> str | None:
+    """Send spans over OTLP/HTTP to `endpoint`, or to the one the standard `OTEL_*` variables name; once
+    per destination and process. Returns where spans go, or None when nowhere is configured."""
+    standard = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    where = endpoint or standard
+    if not where or where in _exporting:
+        return where or None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    # JETFLOW_OTLP_ENDPOINT is a base URL, as OTEL_EXPORTER_OTLP_ENDPOINT is; the exporter itself
+    # reads the standard variables when it is given no endpoint.
+    exporter = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces") if endpoint else OTLPSpanExporter()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    _exporting.add(where)
+    return where
+
+
+def carrier() -> dict[str, str]:
+    """The current trace context as headers (`traceparent`), to store beside work that goes on later."""
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return headers
+
+
+def context_of(headers: Mapping[str, Any] | None) -> Context:
+    """The trace context a message's or a record's headers carry (a new trace when they carry none)."""
+    return propagate.extract(dict(headers or {}))
+
+
+def setup_telemetry(version: str, otlp_endpoint: str | None = None) -> Telemetry:
+    """Install the global providers once; later calls return the same objects (tests start many engines).
+    Traces are exported to `otlp_endpoint` (or the standard OTEL_* endpoint) from the first call naming one."""
     global _telemetry
     if _telemetry is not None:
+        export_traces(_telemetry.tracer_provider, otlp_endpoint)
         return _telemetry
     resource = Resource.create({"service.name": SERVICE_NAME, "service.version": version})
     tracer_provider = TracerProvider(resource=resource)
     meter_provider = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
+    export_traces(tracer_provider, otlp_endpoint)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
     meter = meter_provider.get_meter(SERVICE_NAME, version)

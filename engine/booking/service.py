@@ -21,6 +21,7 @@ from engine.core.errors import PermanentError
 from engine.core.store import create_once
 from engine.executions import planned
 from engine.executions.bookings import LISTED_MAX, BookingRecord, cancellation_key
+from engine.telemetry import carrier
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
 from schemas.execution import ExecutionCancelled, ExecutionState
@@ -284,6 +285,7 @@ def _record(
         outcome=event.model_dump(mode="json"),
         decided_at=at,
         decided_by=sequence,
+        trace=carrier(),
     )
 
 

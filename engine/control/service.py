@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from nats.micro import add_service
 from nats.micro.service import ServiceConfig
+from opentelemetry import trace
 
 from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.core.errors import PermanentError
+from engine.telemetry import context_of
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -42,6 +44,8 @@ if TYPE_CHECKING:
     from schemas.base import Message
 
 log = logging.getLogger(__name__)
+type Endpoint = Callable[[Request], Coroutine[Any, Any, None]]
+_tracer = trace.get_tracer(__name__)
 
 #: Requests one replica answers at once; more wait for a slot (NATS buffers them meanwhile).
 IN_FLIGHT = 256
@@ -175,7 +179,7 @@ class ControlService:
 
         await self._endpoint(name, subject, handle)
 
-    async def _endpoint(self, name: str, subject: str, handler: Callable[[Request], Coroutine[Any, Any, None]]) -> None:
+    async def _endpoint(self, name: str, subject: str, handler: Endpoint) -> None:
         if self._service is None:
             raise RuntimeError("control service not started")
 
@@ -183,11 +187,23 @@ class ControlService:
             # nats-py calls an endpoint's handler for one request at a time: a command waiting for its
             # outcome would hold up every request behind it. Each gets its own task, up to a bound.
             await self._slots.acquire()
-            task = asyncio.create_task(handler(request), name=f"ctl-{name}")
+            task = asyncio.create_task(self._traced(name, handler, request), name=f"ctl-{name}")
             self._inflight.add(task)
             task.add_done_callback(self._done)
 
         await self._service.add_endpoint(name=name, subject=subject, handler=concurrently)
+
+    async def _traced(
+        self, name: str, handler: Callable[[Request], Coroutine[Any, Any, None]], request: Request
+    ) -> None:
+        """Answer `request` in a span of the caller's trace (its `traceparent` header), or of a new one."""
+        with _tracer.start_as_current_span(
+            f"jetflow.ctl {name}",
+            context=context_of(request.headers),
+            kind=trace.SpanKind.SERVER,
+            attributes={"messaging.system": "nats", "messaging.destination.name": request.subject},
+        ):
+            await handler(request)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._inflight.discard(task)

@@ -331,7 +331,8 @@ class TelemetrySettings(BaseSettings):
     otlp_endpoint: str | None = Field(
         validation_alias="JETFLOW_OTLP_ENDPOINT",
         default=None,
-        description="OTLP endpoint for traces (optional; traces stay in-process otherwise).",
+        description="OTLP/HTTP base URL traces are sent to, e.g. http://127.0.0.1:4318 (spans go to <url>/v1/traces); "
+        "the standard OTEL_EXPORTER_OTLP_* variables work too. Unset: no trace leaves the process.",
     )
     ctl_timeout: float = Field(
         validation_alias="JETFLOW_CTL_TIMEOUT",

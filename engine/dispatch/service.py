@@ -23,6 +23,8 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
+
 from engine.core.background import Background
 from engine.core.errors import PermanentError, TemporaryError
 from engine.dispatch import limits
@@ -33,6 +35,7 @@ from engine.executions.advance import advance
 from engine.executions.states import FINAL
 from engine.executions.store import ExecutionRecord
 from engine.kube import kinds
+from engine.telemetry import context_of
 from schemas import subjects
 from schemas.execution import ExecutionDispatched, ExecutionState
 
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
     from engine.settings import Settings
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 ACTIVE = [str(ExecutionState.DISPATCHED), str(ExecutionState.RUNNING)]
 #: Due executions considered per pass; the rest wait for the next one (bounded memory and queries).
@@ -192,6 +196,13 @@ class Dispatcher:
         return await load_plan(self._catalog, record, self._config, now=self._clock.now())
 
     async def dispatch(self, record: ExecutionRecord) -> None:
+        """Create `record`'s objects in the cluster, in the trace of the request that booked it."""
+        with _tracer.start_as_current_span(
+            "jetflow.dispatch", context=context_of(record.trace), attributes={"jetflow.execution": record.id}
+        ):
+            await self._dispatch(record)
+
+    async def _dispatch(self, record: ExecutionRecord) -> None:
         now = self._clock.now()
         if now >= record.window_end:
             self.blocked.pop(record.id, None)

@@ -49,6 +49,11 @@ class BookingRecord(Document):
     decided_by: int | None = Field(
         default=None, description="Stream sequence of the request message that decided it: the one that announces it."
     )
+    trace: dict[str, str] = Field(
+        default_factory=dict,
+        description="Trace context (W3C `traceparent`) of the request that decided it: firing and dispatching its "
+        "executions continue that trace.",
+    )
 
     class Settings:
         name = "bookings"
@@ -59,7 +64,7 @@ class BookingRecord(Document):
         return self.cancellations.get(cancellation_key(cancel_id))
 
     def public(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id"})
+        data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id", "trace"})
         data["cancellations"] = {_unkey(key): event for key, event in self.cancellations.items()}
         return data
 

@@ -53,6 +53,7 @@ def execution(record: BookingRecord, start: datetime) -> ExecutionRecord:
         reason="booking cancelled" if cancelled else "",
         paused=record.paused and not cancelled,
         updated_at=record.decided_at,
+        trace=record.trace,
     )
 
 

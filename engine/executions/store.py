@@ -35,6 +35,7 @@ class ExecutionRecord(Document):
     reason: str = ""
     paused: bool = Field(default=False, description="Its booking's schedule is paused: not fired until resumed.")
     updated_at: datetime
+    trace: dict[str, str] = Field(default_factory=dict, description="Trace context of its booking's request.")
 
     class Settings:
         name = "executions"
@@ -45,7 +46,7 @@ class ExecutionRecord(Document):
         ]
 
     def public(self) -> dict[str, Any]:
-        data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id"})
+        data: dict[str, Any] = self.model_dump(mode="json", exclude={"revision_id", "trace"})
         return data
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
+from opentelemetry import trace
 
 from engine.core.background import Background
 from engine.executions.advance import advance
@@ -27,6 +28,7 @@ from engine.executions.states import UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
 from engine.scheduler.horizon import Horizon
 from engine.scheduler.policy import Fire, decide
+from engine.telemetry import context_of
 from schemas import subjects
 from schemas.execution import ExecutionDue, ExecutionHeld, ExecutionMissed, ExecutionState
 
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from engine.scheduler.policy import CatchUp
 
 log = logging.getLogger(__name__)
+_tracer = trace.get_tracer(__name__)
 
 #: Extra condition of the firing compare-and-set: a paused execution is never fired.
 NOT_PAUSED = {"paused": {"$ne": True}}
@@ -319,6 +322,13 @@ class Scheduler:
                 log.error("firing execution %s failed", record.id, exc_info=outcome)
 
     async def _fire(self, record: ExecutionRecord, *, now: datetime | None = None) -> None:
+        """Fire `record`, in the trace of the request that booked it."""
+        with _tracer.start_as_current_span(
+            "jetflow.scheduler fire", context=context_of(record.trace), attributes={"jetflow.execution": record.id}
+        ):
+            await self._fire_now(record, now=now)
+
+    async def _fire_now(self, record: ExecutionRecord, *, now: datetime | None = None) -> None:
         self._planned.pop(record.id, None)
         self._fired[record.id] = record.planned_at
         now = now or self._clock.now()
