@@ -134,7 +134,7 @@ class Engine:
             publisher, instruments, limit=min(nc.max_payload, self.settings.nats.max_payload * 4)
         )
         self._outcomes = Outcomes(nc)
-        control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
+        control = ControlService(nc, self.settings, publisher, self._outcomes, instruments, VERSION)
         await control.start()
         consumers = Consumers(self.settings, dead_letters, instruments)
         self._exhausted = await watch_exhausted(
