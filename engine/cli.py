@@ -8,17 +8,51 @@ import logging
 import signal
 import sys
 from pathlib import Path  # noqa: TC003  (typer reads annotations at run time)
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from engine.ops.commands import register as register_operator_commands
 from engine.settings import Settings
 
 if TYPE_CHECKING:
     from engine.embedded.process import ChildServer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="jetflow: event-driven workflows on NATS JetStream.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="jetflow: event-driven workflows on NATS JetStream.",
+    epilog="Exit codes: 0 done; 1 refused (unknown id, rejected, nothing to do); 2 usage or settings error; "
+    "3 unreachable (NATS, the engine or its store).",
+)
 log = logging.getLogger("jetflow")
+
+
+def _version(show: bool) -> None:
+    if show:
+        from engine.version import VERSION
+
+        print(f"jetflow {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """jetflow: event-driven workflows on NATS JetStream."""
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings, or one line naming the variable that is wrong (exit 2)."""
+    from engine.settings import InvalidSettings
+
+    try:
+        return Settings.load(**overrides)
+    except InvalidSettings as error:
+        print(f"jetflow: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -76,9 +110,9 @@ def _without_cluster(settings: Settings) -> Settings:
     return settings.replace(manifests_dir=folder)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     print(f"jetflow: {message}", file=sys.stderr)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -96,8 +130,7 @@ def up(
         overrides["state_dir"] = state_dir
     if metrics_port is not None:
         overrides["metrics_port"] = metrics_port
-    settings = Settings.load(**overrides)  # type: ignore[arg-type]
-    settings = _without_cluster(settings)
+    settings = _without_cluster(_settings(**overrides))
 
     async def main() -> None:
         from engine.embedded import servers
@@ -136,7 +169,7 @@ def run(
 ) -> None:
     """Run the engine alone against JETFLOW_NATS_URL and JETFLOW_MONGO_URL."""
     _setup_logging(verbose)
-    settings = Settings.load(**({"metrics_port": metrics_port} if metrics_port is not None else {}))  # type: ignore[arg-type]
+    settings = _settings(**({"metrics_port": metrics_port} if metrics_port is not None else {}))
     nats_url, mongo_url = settings.nats.url, settings.mongo.url
     if nats_url is None or mongo_url is None:
         _fail("`jetflow run` needs JETFLOW_NATS_URL and JETFLOW_MONGO_URL (or use `jetflow up`)")
@@ -155,13 +188,15 @@ def peer_key(
         private = generate_private_key()
         print(f"JETFLOW_PEER_PRIVATE_KEY={private}\npublic key: {public_key_of(private)}")
         return
-    print(PeerKey(Settings()).public_key)
+    print(PeerKey(_settings()).public_key)
 
 
 @app.command()
 def agent(
     node: Annotated[str, typer.Option(help="This node's name (the subject token and the resource's node).")],
-    nats_url: Annotated[str, typer.Option(help="NATS server URL.")] = "nats://127.0.0.1:4222",
+    nats_url: Annotated[
+        str | None, typer.Option(help="NATS server URL [default: JETFLOW_NATS_URL, else nats://127.0.0.1:4222].")
+    ] = None,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between samples.")] = 5.0,
     count: Annotated[
         int | None, typer.Option(help="Stop after this many samples (default: run until stopped).")
@@ -178,7 +213,9 @@ def agent(
         _fail(str(error))
     from engine.throttle import agent as node_agent
 
-    _run(lambda: node_agent.run(nats_url, node, interval, count=count))
+    settings = _settings()
+    url = nats_url or settings.nats.url or "nats://127.0.0.1:4222"
+    _run(lambda: node_agent.run(url, node, interval, count=count, settings=settings.nats))
 
 
 @app.command()
@@ -192,7 +229,7 @@ def render(
     from engine.core.errors import PermanentError
     from engine.dispatch.render import render as render_manifests
 
-    settings = Settings()
+    settings = _settings()
     try:
         text = render_manifests(target, settings, catalog=catalog)
     except PermanentError as error:
@@ -204,13 +241,18 @@ def render(
     sys.stdout.write(text)
 
 
+register_operator_commands(app)
+
+
 def _run(main: object) -> None:
     from engine.connection import NatsUnavailable
     from engine.core.store import StoreUnavailable
 
     try:
         asyncio.run(main())  # type: ignore[operator]
-    except (NatsUnavailable, StoreUnavailable, RuntimeError, OSError) as error:
+    except (NatsUnavailable, StoreUnavailable) as error:
+        _fail(str(error), 3)
+    except (RuntimeError, OSError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
         pass

@@ -13,9 +13,11 @@ the command line do.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsError
 
 from engine.booking.settings import BookingSettings
 from engine.core.settings import (
@@ -36,7 +38,11 @@ from engine.throttle.settings import ThrottleSettings
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["ENV", "Settings", "StorageAccess"]
+__all__ = ["ENV", "InvalidSettings", "Settings", "StorageAccess"]
+
+
+class InvalidSettings(ValueError):
+    """A setting could not be read; the message is one line that names the variable (`JETFLOW_...`)."""
 
 
 class Settings(BaseModel):
@@ -67,12 +73,13 @@ class Settings(BaseModel):
                 raise TypeError(f"unknown setting '{name}'")
             group, field = ENV[name]
             grouped[group][field] = value
-        return cls.model_validate(
-            {
-                group: cls.model_fields[group].annotation(_env_file=_env_file, **values)  # type: ignore[misc]
-                for group, values in grouped.items()
-            }
-        )
+        groups = {
+            group: _group(cls.model_fields[group].annotation, _env_file, values) for group, values in grouped.items()
+        }
+        try:
+            return cls.model_validate(groups)
+        except ValidationError as error:
+            raise InvalidSettings(_problems(error, None)) from None
 
     def replace(self, **fields: Any) -> Self:
         """A copy with `fields` (flat names) changed, validated like any other."""
@@ -97,6 +104,44 @@ class Settings(BaseModel):
                 "so records must outlive the window in which JetStream drops duplicates"
             )
         return self
+
+
+def _group(model: Any, env_file: Path | str | None, values: dict[str, Any]) -> BaseSettings:
+    """One settings group, read from the environment; an error names the variables, never the fields."""
+    try:
+        group: BaseSettings = model(_env_file=env_file, **values)
+    except SettingsError as error:  # a value that should be JSON is not (pydantic-settings parses it first)
+        field = str(error).split('"')[1] if str(error).count('"') >= 2 else ""
+        variable = _variable(model, field) or field
+        cause = error.__cause__
+        if isinstance(cause, json.JSONDecodeError):
+            raise InvalidSettings(
+                f"{variable} is not valid JSON: {cause.msg} at line {cause.lineno} column {cause.colno} "
+                f"(character {cause.pos})"
+            ) from None
+        raise InvalidSettings(f"{variable}: {cause or error}") from None
+    except ValidationError as error:
+        raise InvalidSettings(_problems(error, model)) from None
+    return group
+
+
+def _variable(model: Any, field: str) -> str | None:
+    spec = model.model_fields.get(field) if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return spec.validation_alias if spec is not None and isinstance(spec.validation_alias, str) else None
+
+
+def _problems(error: ValidationError, model: Any) -> str:
+    """`JETFLOW_LEASE_TTL: Input should be a valid number (got 'abc')`, problems joined by '; '."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = [str(part) for part in problem["loc"]]
+        if where:
+            where[0] = _variable(model, where[0]) or where[0]
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        shown = f" (got {given!r})" if where and isinstance(given, str | int | float) else ""
+        problems.append(f"{'.'.join(where)}: {message}{shown}" if where else message)
+    return "; ".join(problems)
 
 
 def _variables() -> dict[str, tuple[str, str]]:
