@@ -26,8 +26,8 @@ from tests.support.streams import request_json, wait_for_messages
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from click.testing import Result
     from nats.aio.client import Client
+    from typer.testing import Result
 
     from engine.runtime import Runtime
 
@@ -80,7 +80,10 @@ def test_instants_relative_and_absolute() -> None:
 
 
 def test_tables_align_and_shorten() -> None:
-    rows = [{"id": "bk-1", "on": True, "why": "x" * 100}, {"id": "bk-22", "on": None, "why": ["a", "b"]}]
+    rows: list[dict[str, Any]] = [
+        {"id": "bk-1", "on": True, "why": "x" * 100},
+        {"id": "bk-22", "on": None, "why": ["a", "b"]},
+    ]
     text = table(rows, [("id", "id"), ("on", "on"), ("why", "why")])
     lines = text.splitlines()
     assert lines[0].split() == ["ID", "ON", "WHY"]
