@@ -113,7 +113,7 @@ async def test_the_operator_session_of_issue_16(
 
     # Book: one execution due in a few seconds, and a cron booking to pause.
     soon = await cli(nats_url, "bookings", "create", "--id", "bk-soon", "--workflow", "alpr", "--resource", "node-a",
-                     "--start", "+3s", "--end", "+10m")  # fmt: skip
+                     "--start", "+5s", "--end", "+10m")  # fmt: skip
     assert soon.exit_code == 0, soon.output
     assert "bk-soon confirmed: 1 execution(s)" in soon.stdout
     cron = await cli(nats_url, "bookings", "create", "--id", "bk-cron", "--workflow", "alpr", "--resource", "node-a",
@@ -147,7 +147,8 @@ async def test_the_operator_session_of_issue_16(
         with contextlib.suppress(ProcessLookupError):
             watch.terminate()
         await watch.wait()
-    assert "execution.scheduled" in seen[0]
+    # Its state when the watch began (scheduled, or due already on a slow machine), then each event.
+    assert seen[0].split()[1] in ("execution.scheduled", "execution.due")
     assert execution["id"] in seen[0]
     assert any(execution["id"] in line and "execution.due" in line for line in seen)
     got = await cli_json(nats_url, "executions", "get", execution["id"])
