@@ -1,4 +1,6 @@
-"""The `jetflow` command: `up` (embedded default), `run` (against configured servers)."""
+"""The `jetflow` command: `up` (embedded default), `run` (against configured servers), `agent`, `render`,
+`peer-key`; the operator commands that speak to a running engine (`status`, `bookings`, ...) live in
+engine/ops/ and are registered here."""
 
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def _settings(**overrides: Any) -> Settings:
     from engine.settings import InvalidSettings
 
     try:
-        return Settings.load(**overrides)
+        return Settings.read(**overrides)
     except InvalidSettings as error:
         print(f"jetflow: {error}", file=sys.stderr)
         raise typer.Exit(2) from None

@@ -17,7 +17,7 @@ import json
 from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsError
+from pydantic_settings import SettingsError
 
 from engine.booking.settings import BookingSettings
 from engine.core.settings import (
@@ -73,13 +73,20 @@ class Settings(BaseModel):
                 raise TypeError(f"unknown setting '{name}'")
             group, field = ENV[name]
             grouped[group][field] = value
-        groups = {
-            group: _group(cls.model_fields[group].annotation, _env_file, values) for group, values in grouped.items()
-        }
+        return cls.model_validate(
+            {
+                group: cls.model_fields[group].annotation(_env_file=_env_file, **values)  # type: ignore[misc]
+                for group, values in grouped.items()
+            }
+        )
+
+    @classmethod
+    def read(cls, *, _env_file: Path | str | None = ".env", **fields: Any) -> Self:
+        """`load`, any problem raised as `InvalidSettings`: one line naming the variables (the command line's way)."""
         try:
-            return cls.model_validate(groups)
-        except ValidationError as error:
-            raise InvalidSettings(_problems(error, None)) from None
+            return cls.load(_env_file=_env_file, **fields)
+        except (ValidationError, SettingsError) as error:
+            raise InvalidSettings(explain(error)) from None
 
     def replace(self, **fields: Any) -> Self:
         """A copy with `fields` (flat names) changed, validated like any other."""
@@ -106,23 +113,23 @@ class Settings(BaseModel):
         return self
 
 
-def _group(model: Any, env_file: Path | str | None, values: dict[str, Any]) -> BaseSettings:
-    """One settings group, read from the environment; an error names the variables, never the fields."""
-    try:
-        group: BaseSettings = model(_env_file=env_file, **values)
-    except SettingsError as error:  # a value that should be JSON is not (pydantic-settings parses it first)
-        field = str(error).split('"')[1] if str(error).count('"') >= 2 else ""
-        variable = _variable(model, field) or field
-        cause = error.__cause__
-        if isinstance(cause, json.JSONDecodeError):
-            raise InvalidSettings(
-                f"{variable} is not valid JSON: {cause.msg} at line {cause.lineno} column {cause.colno} "
-                f"(character {cause.pos})"
-            ) from None
-        raise InvalidSettings(f"{variable}: {cause or error}") from None
-    except ValidationError as error:
-        raise InvalidSettings(_problems(error, model)) from None
-    return group
+def explain(error: ValidationError | SettingsError) -> str:
+    """A settings error in one line that names the `JETFLOW_*` variables, never the fields behind them."""
+    if isinstance(error, ValidationError):
+        groups = [info.annotation for info in Settings.model_fields.values()]
+        model = next((group for group in groups if getattr(group, "__name__", None) == error.title), None)
+        return _problems(error, model)
+    # A value that should be JSON is not: pydantic-settings parses it before any validation.
+    field = str(error).split('"')[1] if str(error).count('"') >= 2 else ""
+    variable = " or ".join(
+        name for name in (_variable(info.annotation, field) for info in Settings.model_fields.values()) if name
+    )
+    variable = variable or field
+    cause = error.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        where = f"line {cause.lineno} column {cause.colno} (character {cause.pos})"
+        return f"{variable} is not valid JSON: {cause.msg} at {where}"
+    return f"{variable}: {cause or error}"
 
 
 def _variable(model: Any, field: str) -> str | None:

@@ -69,10 +69,10 @@ async def test_one_execution_is_cancelled_alone(engine: Runtime, client: Client)
 async def test_dead_letters_are_listed_read_and_replayed(engine: Runtime, client: Client) -> None:
     js = client.jetstream()
     for index in range(3):
-        bad = f'{{"id": "r-{index}"}}'.encode()  # no kind, no capacity
+        bad = f'{{"id": "r-{index}", "capacity": "lots"}}'.encode()
         await js.publish("jetflow.resource.upsert", bad, headers={"Nats-Msg-Id": f"r{index}"})
     await js.publish("jetflow.booking.cancel", b'{"id": "c-1", "booking": "bk-none"}')
-    await wait_for_messages(client, DLQ, "jetflow.dlq.>", 4)
+    assert len(await wait_for_messages(client, DLQ, "jetflow.dlq.>", 4, timeout=30)) == 4
     page = await request_json(client, "jetflow.ctl.dlq.list", {"limit": 2})
     assert len(page["items"]) == 2
     assert "data" not in page["items"][0]  # a summary; dlq.get has the body

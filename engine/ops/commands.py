@@ -49,7 +49,7 @@ def session(url: str | None, timeout: float, work: Callable[[Ctl], Awaitable[int
     from engine.settings import InvalidSettings, Settings
 
     try:
-        settings = Settings.load()
+        settings = Settings.read()
     except InvalidSettings as error:
         _exit(USAGE, str(error))
     target = url or settings.nats.url or DEFAULT_URL
