@@ -27,6 +27,7 @@ from engine.catalog.store import CATALOG_DOCUMENTS
 from engine.census import CensusFeature
 from engine.claims.calendar import ResourceCalendar
 from engine.connection import NatsUnavailable, broker_options
+from engine.connection import connect as connect_nats
 from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
@@ -110,6 +111,11 @@ class Engine:
     async def start(self) -> Runtime:
         from handlers import FEATURES
 
+        # A first plain connection says at once why NATS cannot be reached (refused, unknown host): the
+        # broker's own connect retries for ever, and would end only as a bare TimeoutError.
+        await (
+            await connect_nats(self.settings.nats, self.nats_url, name=f"jetflow:{self.settings.peer.id}:probe")
+        ).close()
         store = await Store.connect(self.settings, DOCUMENTS, self.mongo_url)
         try:
             # nats-py retries an unreachable server for ever at start too (max_reconnect_attempts=-1), and
@@ -134,7 +140,7 @@ class Engine:
             publisher, instruments, limit=min(nc.max_payload, self.settings.nats.max_payload * 4)
         )
         self._outcomes = Outcomes(nc)
-        control = ControlService(nc, self.settings, publisher, dead_letters, self._outcomes, instruments, VERSION)
+        control = ControlService(nc, self.settings, publisher, self._outcomes, instruments, VERSION)
         await control.start()
         consumers = Consumers(self.settings, dead_letters, instruments)
         self._exhausted = await watch_exhausted(

@@ -1,4 +1,6 @@
-"""The `jetflow` command: `up` (embedded default), `run` (against configured servers)."""
+"""The `jetflow` command: `up` (embedded default), `run` (against configured servers), `agent`, `render`,
+`peer-key`; the operator commands that speak to a running engine (`status`, `bookings`, ...) live in
+engine/ops/ and are registered here."""
 
 from __future__ import annotations
 
@@ -8,18 +10,52 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 
+from engine.ops.commands import register as register_operator_commands
 from engine.settings import Settings
 
 if TYPE_CHECKING:
     from engine.embedded.process import ChildServer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="jetflow: event-driven workflows on NATS JetStream.")
+app = typer.Typer(
+    no_args_is_help=True,
+    help="jetflow: event-driven workflows on NATS JetStream.",
+    epilog="Exit codes: 0 done; 1 refused (unknown id, rejected, nothing to do); 2 usage or settings error; "
+    "3 unreachable (NATS, the engine or its store).",
+)
 log = logging.getLogger("jetflow")
+
+
+def _version(show: bool) -> None:
+    if show:
+        from engine.version import VERSION
+
+        print(f"jetflow {VERSION}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """jetflow: event-driven workflows on NATS JetStream."""
+
+
+def _settings(**overrides: Any) -> Settings:
+    """The settings, or one line naming the variable that is wrong (exit 2)."""
+    from engine.settings import InvalidSettings
+
+    try:
+        return Settings.read(**overrides)
+    except InvalidSettings as error:
+        print(f"jetflow: {error}", file=sys.stderr)
+        raise typer.Exit(2) from None
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -80,9 +116,9 @@ def _without_cluster(settings: Settings) -> Settings:
     return settings.replace(manifests_dir=folder)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     print(f"jetflow: {message}", file=sys.stderr)
-    raise typer.Exit(2)
+    raise typer.Exit(code)
 
 
 def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
@@ -98,11 +134,7 @@ def _pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 def _load(**overrides: object) -> Settings:
     """The settings, with command-line values on top; invalid ones end the command with the reason."""
-    try:
-        return Settings.load(**{name: value for name, value in overrides.items() if value is not None})  # type: ignore[arg-type]
-    except ValidationError as error:
-        _fail("invalid settings:\n" + "\n".join(f"  {e['msg']}" for e in error.errors()))
-        raise  # unreachable: _fail exits
+    return _settings(**{name: value for name, value in overrides.items() if value is not None})
 
 
 def _links(settings: Settings) -> str:
@@ -236,13 +268,15 @@ def peer_key(
         private = generate_private_key()
         print(f"JETFLOW_PEER_PRIVATE_KEY={private}\npublic key: {public_key_of(private)}")
         return
-    print(PeerKey(Settings()).public_key)
+    print(PeerKey(_settings()).public_key)
 
 
 @app.command()
 def agent(
     node: Annotated[str, typer.Option(help="This node's name (the subject token and the resource's node).")],
-    nats_url: Annotated[str, typer.Option(help="NATS server URL.")] = "nats://127.0.0.1:4222",
+    nats_url: Annotated[
+        str | None, typer.Option(help="NATS server URL [default: JETFLOW_NATS_URL, else nats://127.0.0.1:4222].")
+    ] = None,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between samples.")] = 5.0,
     count: Annotated[
         int | None, typer.Option(help="Stop after this many samples (default: run until stopped).")
@@ -259,7 +293,9 @@ def agent(
         _fail(str(error))
     from engine.throttle import agent as node_agent
 
-    _run(lambda: node_agent.run(nats_url, node, interval, count=count))
+    settings = _settings()
+    url = nats_url or settings.nats.url or "nats://127.0.0.1:4222"
+    _run(lambda: node_agent.run(url, node, interval, count=count, settings=settings.nats))
 
 
 @app.command()
@@ -273,7 +309,7 @@ def render(
     from engine.core.errors import PermanentError
     from engine.dispatch.render import render as render_manifests
 
-    settings = Settings()
+    settings = _settings()
     try:
         text = render_manifests(target, settings, catalog=catalog)
     except PermanentError as error:
@@ -285,13 +321,18 @@ def render(
     sys.stdout.write(text)
 
 
+register_operator_commands(app)
+
+
 def _run(main: object) -> None:
     from engine.connection import NatsUnavailable
     from engine.core.store import StoreUnavailable
 
     try:
         asyncio.run(main())  # type: ignore[operator]
-    except (NatsUnavailable, StoreUnavailable, RuntimeError, OSError) as error:
+    except (NatsUnavailable, StoreUnavailable) as error:
+        _fail(str(error), 3)
+    except (RuntimeError, OSError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
         pass

@@ -13,9 +13,11 @@ the command line do.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_settings import SettingsError
 
 from engine.booking.settings import BookingSettings
 from engine.core.settings import (
@@ -37,7 +39,11 @@ from engine.throttle.settings import ThrottleSettings
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["ENV", "Settings", "StorageAccess"]
+__all__ = ["ENV", "InvalidSettings", "Settings", "StorageAccess"]
+
+
+class InvalidSettings(ValueError):
+    """A setting could not be read; the message is one line that names the variable (`JETFLOW_...`)."""
 
 
 class Settings(BaseModel):
@@ -76,6 +82,14 @@ class Settings(BaseModel):
             }
         )
 
+    @classmethod
+    def read(cls, *, _env_file: Path | str | None = ".env", **fields: Any) -> Self:
+        """`load`, any problem raised as `InvalidSettings`: one line naming the variables (the command line's way)."""
+        try:
+            return cls.load(_env_file=_env_file, **fields)
+        except (ValidationError, SettingsError) as error:
+            raise InvalidSettings(explain(error)) from None
+
     def replace(self, **fields: Any) -> Self:
         """A copy with `fields` (flat names) changed, validated like any other."""
         grouped: dict[str, dict[str, Any]] = {}
@@ -99,6 +113,44 @@ class Settings(BaseModel):
                 "so records must outlive the window in which JetStream drops duplicates"
             )
         return self
+
+
+def explain(error: ValidationError | SettingsError) -> str:
+    """A settings error in one line that names the `JETFLOW_*` variables, never the fields behind them."""
+    if isinstance(error, ValidationError):
+        groups = [info.annotation for info in Settings.model_fields.values()]
+        model = next((group for group in groups if getattr(group, "__name__", None) == error.title), None)
+        return _problems(error, model)
+    # A value that should be JSON is not: pydantic-settings parses it before any validation.
+    field = str(error).split('"')[1] if str(error).count('"') >= 2 else ""
+    variable = " or ".join(
+        name for name in (_variable(info.annotation, field) for info in Settings.model_fields.values()) if name
+    )
+    variable = variable or field
+    cause = error.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        where = f"line {cause.lineno} column {cause.colno} (character {cause.pos})"
+        return f"{variable} is not valid JSON: {cause.msg} at {where}"
+    return f"{variable}: {cause or error}"
+
+
+def _variable(model: Any, field: str) -> str | None:
+    spec = model.model_fields.get(field) if isinstance(model, type) and issubclass(model, BaseModel) else None
+    return spec.validation_alias if spec is not None and isinstance(spec.validation_alias, str) else None
+
+
+def _problems(error: ValidationError, model: Any) -> str:
+    """`JETFLOW_LEASE_TTL: Input should be a valid number (got 'abc')`, problems joined by '; '."""
+    problems = []
+    for problem in error.errors(include_url=False):
+        where = [str(part) for part in problem["loc"]]
+        if where:
+            where[0] = _variable(model, where[0]) or where[0]
+        message = problem["msg"].removeprefix("Value error, ")
+        given = problem.get("input")
+        shown = f" (got {given!r})" if where and isinstance(given, str | int | float) else ""
+        problems.append(f"{'.'.join(where)}: {message}{shown}" if where else message)
+    return "; ".join(problems)
 
 
 def _variables() -> dict[str, tuple[str, str]]:

@@ -47,6 +47,8 @@ class Instruments:
     """jetflow_dead_letters_total{subject, code}"""
     ctl_requests: Counter
     """jetflow_ctl_requests_total{endpoint, outcome}"""
+    ctl_rejected: Counter
+    """jetflow_ctl_rejected_total{endpoint, code}: bad requests, answered with an error, never dead-lettered"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,9 @@ def setup_telemetry(version: str, otlp_endpoint: str | None = None) -> Telemetry
         ),
         dead_letters=meter.create_counter("jetflow.dead_letters", description="Dead-letter records, by code."),
         ctl_requests=meter.create_counter("jetflow.ctl.requests", description="jetflow.ctl requests, by outcome."),
+        ctl_rejected=meter.create_counter(
+            "jetflow.ctl.rejected", description="jetflow.ctl requests refused as bad input, by endpoint and code."
+        ),
     )
     _telemetry = Telemetry(
         tracer=tracer_provider.get_tracer(SERVICE_NAME, version),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from handlers import booking, catalog, credentials, dispatch, retention, schedule, throttle
+from handlers import booking, catalog, credentials, dispatch, dlq, retention, schedule, throttle
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -25,4 +25,5 @@ FEATURES: Sequence[Callable[[Runtime], Awaitable[None]]] = (
     dispatch.install,
     credentials.install,
     retention.install,
+    dlq.install,
 )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from engine.booking.feature import OUTCOMES
-from engine.booking.listing import list_executions
+from engine.booking.listing import get_execution, list_bookings, list_executions
 from schemas import subjects
 from schemas.booking import BookingCancel, BookingRequest
-from schemas.queries import ExecutionList, Get
+from schemas.queries import BookingList, ExecutionCancel, ExecutionList, Get
 
 if TYPE_CHECKING:
     from engine.bus.consumer import Delivery
@@ -60,4 +60,9 @@ async def install(runtime: Runtime) -> None:
         check=booking.can_cancel,
     )
     await control.add_query("booking-get", subjects.ctl("booking", "get"), Get, booking.get)
+    await control.add_query("booking-list", subjects.ctl("booking", "list"), BookingList, list_bookings)
     await control.add_query("execution-list", subjects.ctl("execution", "list"), ExecutionList, list_executions)
+    await control.add_query("execution-get", subjects.ctl("execution", "get"), Get, get_execution)
+    await control.add_query(
+        "execution-cancel", subjects.ctl("execution", "cancel"), ExecutionCancel, booking.cancel_execution
+    )

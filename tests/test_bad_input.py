@@ -108,11 +108,8 @@ async def test_a_large_body_over_ctl_is_a_client_error(engine: Runtime, client: 
     assert msg.headers is not None
     assert msg.headers["Nats-Service-Error-Code"] == "400"
     await confirmed(client, "bk-ok")
-    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.ctl.>", 2)
-    assert sorted((letter["subject"], letter["truncated"]) for _, letter in letters) == [
-        ("jetflow.ctl.booking.request", True),
-        ("jetflow.ctl.resource.get", True),
-    ]
+    # Answered and counted as rejected; no dead letter (issue 16: nothing to replay).
+    assert await stream_messages(client, DLQ, "jetflow.dlq.jetflow.ctl.>") == []
 
 
 # --- nesting and non-finite numbers ----------------------------------------------------------------
@@ -177,11 +174,9 @@ async def test_a_booking_naming_more_than_256_resources_is_refused_up_front(engi
     [rejected] = await rejected_events(client, "bk-many-2", count=2)
     assert rejected["code"] == "invalid"
     assert f"at most {MAX_RESOURCES} items" in rejected["reason"]
-    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.>", 2)
-    assert sorted((letter["subject"], letter["code"]) for _, letter in letters) == [
-        ("jetflow.booking.request", "schema"),
-        ("jetflow.ctl.booking.request", "schema"),
-    ]
+    # The stream's copy is dead-lettered; the ctl one was answered (issue 16: no dead letter for it).
+    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.>", 1)
+    assert [(letter["subject"], letter["code"]) for _, letter in letters] == [("jetflow.booking.request", "schema")]
     [(_, ok)] = await wait_for_messages(client, BOOKINGS, "jetflow.booking.confirmed", 1)
     assert ok["booking"] == "bk-ok"
 
@@ -247,14 +242,15 @@ async def test_cancelling_an_unknown_or_rejected_booking_is_answered_at_once(eng
         "booking 'bk-past' was rejected; there is nothing to cancel",
     )
     assert time.monotonic() - started < 2  # not "accepted ... no outcome within 10s"
-    # The stream path answers the same commands with a dead letter and the same reasons.
+    # The stream path answers the same commands with a dead letter and the same reasons; the ctl
+    # refusals are answered only (issue 16: counted as rejected, no dead letter).
     js = client.jetstream()
     await js.publish("jetflow.booking.cancel", b'{"id": "c-3", "booking": "bk-none"}')
     await js.publish("jetflow.booking.cancel", b'{"id": "c-4", "booking": "bk-past"}')
     stream_letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.booking.cancel", 2)
-    ctl_letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.ctl.booking.cancel", 2)
+    assert await stream_messages(client, DLQ, "jetflow.dlq.jetflow.ctl.>") == []
     reasons = sorted(letter["reason"] for _, letter in stream_letters)
-    assert reasons == sorted(letter["reason"] for _, letter in ctl_letters)
+    assert reasons == sorted([unknown["error"]["reason"], refused["error"]["reason"]])
     assert reasons == [
         "booking 'bk-past' was rejected; there is nothing to cancel",
         "unknown booking 'bk-none'",

@@ -8,6 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from prometheus_client import generate_latest
 
 from engine.core.errors import PermanentError, TemporaryError
 from tests.support.polling import eventually
@@ -78,7 +79,28 @@ async def test_bad_input_is_dead_lettered_once_and_engine_goes_on(
     assert (await request_json(client, "jetflow.ctl.health", b""))["status"] == "ok"
 
 
-async def test_bad_ctl_request_gets_json_error_and_dead_letter(engine: Runtime, client: Client) -> None:
+def exported(metric: str, **labels: str) -> float:
+    """The current value of a Prometheus sample of this process (0 when it has none yet)."""
+    wanted = ",".join(f'{name}="{value}"' for name, value in sorted(labels.items()))
+    for line in generate_latest().decode().splitlines():
+        name, _, rest = line.partition("{")
+        if name == metric and rest.rpartition("}")[0] and _labels(rest.rpartition("}")[0]) == wanted:
+            return float(line.rsplit(" ", 1)[-1])
+    return 0.0
+
+
+def _labels(text: str) -> str:
+    pairs = [pair for pair in text.split(",") if pair and not pair.startswith(("otel_", "job=", "instance="))]
+    return ",".join(sorted(pairs))
+
+
+async def test_bad_ctl_request_gets_json_error_and_is_counted_as_rejected(engine: Runtime, client: Client) -> None:
+    """Issue 16: a bad ctl request is answered and counted as rejected; it is no dead letter (nothing to replay),
+    so an operator's typo does not grow jetflow_dead_letters_total or fire the DLQ alert."""
+    labels = {"endpoint": "resource-get", "code": "unknown_field"}
+    before = exported("jetflow_ctl_rejected_total", **labels)
+    dead = {"subject": "jetflow.ctl.resource.get", "code": "unknown_field"}
+    dead_before = exported("jetflow_dead_letters_total", **dead)
     reply = await client.request("jetflow.ctl.resource.get", b'{"id": 1, "extra": true}', timeout=5)
     body = json.loads(reply.data)
     assert body["status"] == "error"
@@ -86,8 +108,12 @@ async def test_bad_ctl_request_gets_json_error_and_dead_letter(engine: Runtime, 
     assert "extra" in body["error"]["reason"]
     assert reply.headers is not None
     assert reply.headers["Nats-Service-Error-Code"] == "400"
-    letters = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.ctl.resource.get", 1)
-    assert [letter["code"] for _, letter in letters] == ["unknown_field"]
+    not_json = json.loads((await client.request("jetflow.ctl.resource.get", b"{not json", timeout=5)).data)
+    assert not_json["error"]["code"] == "malformed_json"
+    assert exported("jetflow_ctl_rejected_total", **labels) == before + 1
+    assert exported("jetflow_ctl_rejected_total", endpoint="resource-get", code="malformed_json") >= 1
+    assert exported("jetflow_dead_letters_total", **dead) == dead_before
+    assert await stream_messages(client, DLQ, "jetflow.dlq.>") == []
 
 
 async def test_unknown_resource_get_names_it(engine: Runtime, client: Client) -> None:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from engine.core.emit import Emit
     from engine.runtime import Runtime
     from schemas.booking import BookingCancel, BookingRequest
-    from schemas.queries import Get
+    from schemas.queries import ExecutionCancel, Get
 
 OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOKING_CANCELLED)
 
@@ -64,6 +64,14 @@ class BookingFeature(Idle):
         """Cancel a booking: pending executions cancelled, claims released."""
         for emit in await self.bookings.cancel(command, at=self._runtime.clock.now()):
             await self._publish(emit.subject, emit.event, causation=command.id)
+
+    async def cancel_execution(self, query: ExecutionCancel) -> dict[str, Any]:
+        """Cancel one execution now (`jetflow.ctl.execution.cancel`), and say so on jetflow.execution.cancelled."""
+        reply, emit = await self.bookings.cancel_execution(
+            query.execution, at=self._runtime.clock.now(), reason=query.reason
+        )
+        await self._publish(emit.subject, emit.event)
+        return reply
 
     async def decided(self, booking_id: str) -> dict[str, Any] | None:
         record = await BookingRecord.get(booking_id)

@@ -1,4 +1,4 @@
-"""`execution.list` and `schedule.upcoming`: stored executions and planned ones, in one order.
+"""`execution.list|get`, `schedule.upcoming` and `booking.list`: stored executions and planned ones, in one order.
 
 An execution the scheduler has not stored yet (beyond its horizon, see `planned`) is listed all the
 same, with its deterministic id and the fields it will be stored with. A page reads the stored
@@ -26,7 +26,7 @@ from schemas.execution import ExecutionState
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-    from schemas.queries import ExecutionList, Upcoming
+    from schemas.queries import BookingList, ExecutionList, Get, Upcoming
 
 #: The state a planned execution is listed in, by its booking's status.
 _PLANNED_STATE = {"confirmed": ExecutionState.SCHEDULED, "cancelled": ExecutionState.CANCELLED}
@@ -78,6 +78,46 @@ async def list_executions(query: ExecutionList) -> dict[str, Any]:
 
     sources = [of(record) for record in await _planning(bookings)]
     return _reply(_records(documents), following, sources, query.limit, by_id, _id_cursor)
+
+
+async def get_execution(query: Get) -> dict[str, Any]:
+    """One execution, stored or still only planned (then as it will be stored)."""
+    record = await ExecutionRecord.get(query.id) or await planned.still_planned(query.id)
+    if record is None:
+        raise PermanentError(f"unknown execution '{query.id}'")
+    return record.public()
+
+
+async def list_bookings(query: BookingList) -> dict[str, Any]:
+    """Bookings by id, each as a summary (`booking.get` has the whole record)."""
+    condition: dict[str, Any] = {}
+    if query.status:
+        condition["status"] = query.status
+    if query.workflow:
+        condition["request.workflow"] = query.workflow
+    if query.resource:
+        condition["request.resources"] = query.resource
+    documents, following = await page(
+        BookingRecord.get_pymongo_collection(), condition, cursor=query.cursor, limit=query.limit
+    )
+    return {"items": [_summary(BookingRecord.model_validate(document)) for document in documents], "next": following}
+
+
+def _summary(record: BookingRecord) -> dict[str, Any]:
+    request = record.request
+    return {
+        "id": record.id,
+        "status": record.status,
+        "workflow": request.workflow,
+        "resources": request.resources,
+        "start": request.start.isoformat(),
+        "end": request.end.isoformat(),
+        "cron": request.cron,
+        "paused": record.paused,
+        "executions": record.execution_count,
+        "reason": record.outcome.get("reason", ""),
+        "decided_at": record.decided_at.isoformat(),
+    }
 
 
 async def upcoming(query: Upcoming) -> dict[str, Any]:

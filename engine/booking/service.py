@@ -20,7 +20,9 @@ from engine.core.emit import Emit
 from engine.core.errors import PermanentError
 from engine.core.store import create_once
 from engine.executions import planned
+from engine.executions.advance import advance
 from engine.executions.bookings import LISTED_MAX, BookingRecord, cancellation_key
+from engine.executions.states import FINAL
 from engine.telemetry import carrier
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
@@ -257,6 +259,34 @@ class Bookings:
             for execution in cancelled
         ]
         return [Emit(subjects.BOOKING_CANCELLED, event), *emits]
+
+    async def cancel_execution(
+        self, execution: str, *, at: datetime, reason: str | None
+    ) -> tuple[dict[str, Any], Emit]:
+        """Cancel one execution of a booking (the others go on): its claims are given back, its workflow deleted.
+
+        One still only planned is stored first, cancelled, so the scheduler never stores it as scheduled.
+        """
+        record = await planned.stored(execution)
+        if record is None:
+            raise PermanentError(f"unknown execution '{execution}'")
+        if record.state in FINAL and record.state != ExecutionState.CANCELLED:
+            raise PermanentError(f"execution '{execution}' already {record.state}; there is nothing to cancel")
+        previous = record.state
+        why = reason or "cancelled by an operator"
+        moved = await advance(self._transitions, execution, ExecutionState.CANCELLED, at=at, reason=why)
+        if not moved.reached:
+            now = moved.stored.state if moved.stored is not None else previous
+            raise PermanentError(f"execution '{execution}' already {now}; there is nothing to cancel")
+        if not moved.moved and moved.stored is not None:
+            why = moved.stored.reason or why
+        event = ExecutionCancelled(
+            id=f"{execution}:cancelled", execution=execution, booking=record.booking, at=at, reason=why
+        )
+        # An execution cancelled before (with its booking, or by this command) answers the same: its event
+        # again (the same id, so JetStream drops the copy), `already` set.
+        reply = {"status": "cancelled", "execution": execution, "booking": record.booking, "previous": str(previous)}
+        return {**reply, "already": not moved.moved}, Emit(subjects.EXECUTION_CANCELLED, event)
 
 
 def cancellable(stored: BookingRecord | None, booking: str) -> BookingRecord:

@@ -1,7 +1,8 @@
 """Bytes in, a schema model or a precise rejection out; pure, so every bad-input case is testable.
 
 The rejection carries a dead-letter code and a sentence a human can act on ("field 'end': ..."),
-which is both the `jetflow.ctl` error reply and the reason in the dead-letter record.
+which is both the `jetflow.ctl` error reply (and the code of `jetflow_ctl_rejected_total`) and, for a
+stream message, the reason in its dead-letter record.
 
 Every body of every subject is parsed here, by pydantic's own JSON parser (jiter) rather than the
 standard library's: it stops at `MAX_DEPTH` levels of nesting while parsing (the standard parser recurses

@@ -12,7 +12,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from nats.errors import Error as NatsError
+from nats.js.errors import BucketNotFoundError, KeyDeletedError, KeyNotFoundError, NoKeysError
 
+from engine.core.leader import BUCKET
 from engine.streams import STREAMS
 
 if TYPE_CHECKING:
@@ -24,7 +26,9 @@ if TYPE_CHECKING:
 async def health_report(
     js: JetStreamContext, store: Store, *, version: str, peer: str, timeout: float = 0.8
 ) -> dict[str, Any]:
-    (nats, streams, consumers), reachable = await asyncio.gather(_jetstream(js, timeout), _store(store, timeout))
+    (nats, streams, consumers, leaders), reachable = await asyncio.gather(
+        _jetstream(js, timeout), _store(store, timeout)
+    )
     nats_ok, store_ok = nats["jetstream"], reachable["reachable"]
     return {
         "status": "ok" if nats_ok and store_ok else "degraded",
@@ -35,12 +39,16 @@ async def health_report(
         "store": reachable,
         "streams": streams,
         "consumers": consumers,
+        "leaders": leaders,
     }
 
 
-async def _jetstream(js: JetStreamContext, timeout: float) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+async def _jetstream(
+    js: JetStreamContext, timeout: float
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, str]]:
     streams: dict[str, Any] = {}
     consumers: dict[str, Any] = {}
+    leaders: dict[str, str] = {}
     try:
         async with asyncio.timeout(timeout):
             for spec in STREAMS:
@@ -58,14 +66,33 @@ async def _jetstream(js: JetStreamContext, timeout: float) -> tuple[dict[str, An
                         "ack_pending": consumer.num_ack_pending,
                         "redelivered": consumer.num_redelivered,
                     }
+            leaders = await _leaders(js)
     except TimeoutError:
         error = f"JetStream did not answer within {timeout:g}s"
     except NatsError as failure:
         error = str(failure) or type(failure).__name__
     else:
-        return {"jetstream": True}, streams, consumers
+        return {"jetstream": True}, streams, consumers, leaders
     streams["error"] = error
-    return {"jetstream": False, "error": error}, streams, consumers
+    return {"jetstream": False, "error": error}, streams, consumers, leaders
+
+
+async def _leaders(js: JetStreamContext) -> dict[str, str]:
+    """Lease name (scheduler, dispatch, ...) → the instance holding it now, from the leases bucket."""
+    try:
+        kv = await js.key_value(BUCKET)
+        keys = await kv.keys()
+    except (BucketNotFoundError, NoKeysError):
+        return {}
+    leaders: dict[str, str] = {}
+    for key in sorted(keys):
+        try:
+            entry = await kv.get(key)
+        except (KeyNotFoundError, KeyDeletedError):  # expired (or handed over) since it was listed
+            continue
+        if entry.value:
+            leaders[key] = entry.value.decode(errors="replace")
+    return leaders
 
 
 async def _store(store: Store, timeout: float) -> dict[str, Any]:

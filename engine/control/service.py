@@ -7,7 +7,9 @@
   with it. A repeated command (same id) is deduplicated by JetStream and answered from the store.
 
 Bad requests get a JSON error reply naming the problem (also sent as the micro service error
-headers, which `nats req` shows) and a dead-letter record on `jetflow.dlq.jetflow.ctl.<...>`.
+headers, which `nats req` shows) and are counted as rejected (`jetflow_ctl_rejected_total{endpoint,
+code}`). They are not dead-lettered: the requester has the answer, and there is nothing to replay (a
+dead letter would fire the DLQ alert for an operator's typo).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from nats.micro import add_service
 from nats.micro.service import ServiceConfig
 from opentelemetry import trace
 
-from engine.bus.deadletter import Origin
 from engine.bus.decode import Rejection, decode
 from engine.core.errors import PermanentError
 from engine.telemetry import context_of
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
     from nats.micro.service import Service
     from pydantic import BaseModel
 
-    from engine.bus.deadletter import DeadLetters
     from engine.bus.decode import OnInvalid
     from engine.bus.publisher import Publisher
     from engine.control.outcomes import Outcome, Outcomes
@@ -74,7 +74,6 @@ class ControlService:
         nc: Client,
         settings: Settings,
         publisher: Publisher,
-        dead_letters: DeadLetters,
         outcomes: Outcomes,
         instruments: Instruments,
         version: str,
@@ -82,7 +81,6 @@ class ControlService:
         self._nc = nc
         self._settings = settings
         self._publisher = publisher
-        self._dead_letters = dead_letters
         self._outcomes = outcomes
         self._instruments = instruments
         self._version = version
@@ -141,7 +139,7 @@ class ControlService:
         of an already processed command in the store; `on_invalid` gives a command that fails its
         schema its own outcome event (the reply then carries it, with the error). `check` refuses a
         command that cannot succeed (its handler would only dead-letter it) with an error reply at once,
-        and a dead letter on the ctl subject, instead of a wait for an outcome that never comes.
+        instead of a wait for an outcome that never comes.
         """
         for outcome_subject in outcomes:
             await self._outcomes.watch(outcome_subject)
@@ -157,7 +155,7 @@ class ControlService:
                     if (known := await lookup(command.id)) is not None:
                         return known
                     if check is not None:
-                        await self._check(request, command, check)
+                        await check(command)
                     published = await self._publisher.publish(target, command)
                     if published.duplicate:
                         known = await lookup(command.id)
@@ -209,14 +207,6 @@ class ControlService:
         self._inflight.discard(task)
         self._slots.release()
 
-    async def _check[M: Message](self, request: Request, command: M, check: Check[M]) -> None:
-        try:
-            await check(command)
-        except PermanentError as error:
-            origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
-            await self._dead_letters.record(origin, error.code, error.reason)
-            raise
-
     async def _parse[M: BaseModel](
         self, request: Request, model: type[M], on_invalid: OnInvalid | None = None, *, empty_is_defaults: bool = False
     ) -> M:
@@ -224,8 +214,6 @@ class ControlService:
         body = b"{}" if empty_is_defaults and not request.data.strip() else request.data
         decoded = decode(model, body, request.headers, max_payload=self._settings.nats.max_payload)
         if isinstance(decoded, Rejection):
-            origin = Origin(subject=request.subject, body=request.data, headers=request.headers or {})
-            await self._dead_letters.record(origin, decoded.code, decoded.reason)
             outcome = await on_invalid(request.data, decoded) if on_invalid is not None else None
             raise InvalidRequest(decoded.reason, code=decoded.code, outcome=outcome)
         return decoded
@@ -235,6 +223,7 @@ class ControlService:
             body = await answer()
         except PermanentError as error:
             self._instruments.ctl_requests.add(1, {"endpoint": name, "outcome": "rejected"})
+            self._instruments.ctl_rejected.add(1, {"endpoint": name, "code": error.code})
             outcome = error.outcome if isinstance(error, InvalidRequest) and error.outcome else {"status": "error"}
             payload = {**outcome, "error": {"code": error.code, "reason": error.reason}}
             await request.respond_error("400", error.reason, data=_json(payload))

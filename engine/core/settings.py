@@ -112,7 +112,8 @@ class ConsumerSettings(BaseSettings):
     def _timeouts_fit(self) -> ConsumerSettings:
         if self.handler_timeout >= self.ack_wait:
             raise ValueError(
-                f"handler_timeout ({self.handler_timeout:g}s) must be below ack_wait ({self.ack_wait:g}s), "
+                f"JETFLOW_HANDLER_TIMEOUT ({self.handler_timeout:g}s) must be below JETFLOW_ACK_WAIT "
+                f"({self.ack_wait:g}s), "
                 "or JetStream redelivers a message while its handler still runs"
             )
         return self

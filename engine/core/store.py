@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING
 from beanie import Document, init_beanie
 from bson.errors import InvalidDocument
 from pymongo import AsyncMongoClient
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
+from pymongo.errors import (
+    BulkWriteError,
+    DuplicateKeyError,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -63,6 +69,18 @@ class StoreUnavailable(RuntimeError):
     """MongoDB could not be reached."""
 
 
+def _why(error: PyMongoError, settings: Settings) -> str:
+    """The driver's reason in a few words (its own message repeats the whole topology, one long line)."""
+    text = str(error)
+    if isinstance(error, ServerSelectionTimeoutError):
+        if "Errno 111" in text or "Connection refused" in text or "Connect call failed" in text:
+            return "connection refused"
+        if "Name or service not known" in text or "nodename nor servname" in text or "Errno -2" in text:
+            return "unknown host"
+        return f"no server answered within {settings.mongo.timeout:g}s ({text.split(' (configured timeouts')[0]})"
+    return text.split(", Timeout:")[0]
+
+
 class Store:
     def __init__(self, client: AsyncMongoClient[dict[str, object]], database: str) -> None:
         self.client = client
@@ -71,16 +89,19 @@ class Store:
     @classmethod
     async def connect(cls, settings: Settings, documents: Sequence[type[Document]], url: str) -> Store:
         timeout_ms = int(settings.mongo.timeout * 1000)
-        client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
-            url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
-        )
+        try:
+            client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
+                url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
+            )
+        except PyMongoError as error:  # a malformed URL (ConfigurationError): nothing was opened
+            raise StoreUnavailable(f"cannot use MongoDB URL {_redact(url)}: {error}") from None
         store = cls(client, settings.mongo.db)
         try:
             await store.db.command("ping")
             await init_beanie(database=store.db, document_models=list(documents))
         except PyMongoError as error:
             await client.close()
-            raise StoreUnavailable(f"cannot reach MongoDB at {_redact(url)}: {error}") from error
+            raise StoreUnavailable(f"cannot reach MongoDB at {_redact(url)}: {_why(error, settings)}") from None
         return store
 
     async def ping(self) -> bool:

@@ -68,7 +68,9 @@ def render(target: str, settings: Settings, *, catalog: Path | None = None) -> s
 
     config = DispatchConfig.from_settings(settings.dispatch, settings.peer)
     path = Path(target)
-    if path.suffix == ".json" and path.is_file():
+    if path.suffix == ".json" and not path.is_file():
+        raise PermanentError(f"{target}: no such file (a booking request JSON file, or an execution id)")
+    if path.suffix == ".json":
         booking = BookingRequest.model_validate_json(path.read_text())
         if catalog is None:
             workflow, resources = asyncio.run(_booking_catalog(booking, settings))

@@ -94,12 +94,12 @@ async def stored(execution_id_: str) -> ExecutionRecord | None:
     time (credentials), which its cancellation or end must reach like those of any stored execution."""
     if (found := await ExecutionRecord.get(execution_id_)) is not None:
         return found
-    if (found := await _still_planned(execution_id_)) is not None:
+    if (found := await still_planned(execution_id_)) is not None:
         await insert_executions([found])
     return found
 
 
-async def _still_planned(execution_id_: str) -> ExecutionRecord | None:
+async def still_planned(execution_id_: str) -> ExecutionRecord | None:
     """The planned execution with this id, found through the booking its id names.
 
     An id shortened with a digest (booking ids longer than about 45 characters) cannot be traced back:

@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 import psutil
 
 from engine.bus.publisher import MSG_ID, SCHEMA
+from engine.core.settings import NatsSettings
 from schemas import subjects
 from schemas.metrics import MetricSample
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
+
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +48,19 @@ async def publish(js: JetStreamContext, sample: MetricSample) -> None:
     await js.publish(subjects.metric_sample(sample.node), sample.model_dump_json().encode(), headers=headers)
 
 
-async def run(nats_url: str, node: str, interval: float, *, count: int | None = None) -> int:
-    """Sample every `interval` seconds (forever, or `count` times); returns how many were published."""
+async def run(
+    nats_url: str, node: str, interval: float, *, count: int | None = None, settings: NatsSettings | None = None
+) -> int:
+    """Sample every `interval` seconds (forever, or `count` times); returns how many were published.
+
+    An unreachable NATS at start ends the agent at once with `NatsUnavailable` (one line); once connected,
+    it reconnects for ever and logs each failed attempt as one line.
+    """
     import nats
 
-    nc = await nats.connect(nats_url, name=f"jetflow-agent-{node}", max_reconnect_attempts=-1)
+    from engine.connection import connect
+
+    nc = await connect(settings or NatsSettings(), nats_url, name=f"jetflow-agent-{node}", reconnect=True)
     js = nc.jetstream()
     psutil.cpu_percent(interval=None)  # prime: the first call has no previous reading to compare with
     published = 0
