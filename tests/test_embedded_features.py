@@ -1,6 +1,7 @@
-"""The SQLite engine's planner answers kept across writes (engine/embedded/features.py) and the keyed lookup of
-`{_id, ...}` filters (engine/embedded/keyed.py): no whole-collection pass per transition, the same results as
-mongoeco's own engine after a write of a type the collection did not hold, and overrides that still apply.
+"""The SQLite engine's planner answers kept across writes (engine/embedded/features.py), the keyed lookup of
+`{_id, ...}` filters (engine/embedded/keyed.py) and the index of multikey entries by document (engines.py): no
+whole-collection pass per transition, the same results as mongoeco's own engine after a write of a type the
+collection did not hold, and overrides that still apply.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ OVERRIDDEN = {
     "_invalidate_collection_features_cache": ("db_name", "coll_name"),
     "_select_first_document_for_plan": ("db_name", "coll_name", "plan", "hint", "context"),
     "_validate_document_against_unique_indexes": ("db_name", "coll_name", "document", "scan_payload_id"),
+    "_connect_sync": (),
 }
 #: One feature question per kind features.py revises: (method arguments after db and collection, a document).
 QUESTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -202,3 +204,22 @@ async def test_keyed_lookup_keeps_the_filter_and_numeric_ids(tmp_path: Path) -> 
         deleted = await executions.delete_one({"_id": execution(2)["_id"], "state": {"$in": ["planned"]}})
         assert deleted.deleted_count == 1
         assert await executions.count_documents({}) == 5
+
+
+@pytest.mark.timeout(30)
+async def test_a_write_finds_its_multikey_entries_by_index(tmp_path: Path) -> None:
+    # The delete every write of a document with a multikey index runs first (mongoeco's own statement).
+    delete = "DELETE FROM multikey_entries WHERE collection_id = ? AND storage_key = ?"
+    for patched in (False, True):
+        path = tmp_path / f"{patched}.sqlite3"
+        engine = (PatchedSQLiteEngine if patched else sqlite.SQLiteEngine)(str(path))
+        async with served(engine) as executions:
+            await executions.create_index("resources")
+            await executions.insert_one({**execution(1), "resources": ["node-a", "minio-b"]})
+            connection = engine._connection
+            assert connection is not None
+            plan = " ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + delete, (1, "k")))
+        if patched:
+            assert "(collection_id=? AND storage_key=?)" in plan, plan
+        else:  # if this fails, mongoeco indexes it itself now: drop MULTIKEY_BY_DOCUMENT from engines.py
+            assert "storage_key=?" not in plan, plan
