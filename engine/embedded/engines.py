@@ -1,4 +1,9 @@
-"""mongoeco's two storage engines, minus one whole-collection scan per write. Pinned to mongoeco 4.11.0.
+"""mongoeco's two storage engines, minus the whole-collection scans per write. Pinned to mongoeco 4.11.0.
+
+Four fixes, each an override of one library method that calls the library's own code: the `_id` scan of an
+insert (below), and, on SQLite only, the planner's feature passes after every write (features.py), the scan of
+a filter on `_id` and other fields (keyed.py), and a missing index (MULTIKEY_BY_DOCUMENT, below).
+tests/test_embedded_store.py and test_embedded_features.py fail if an override stops applying.
 
 Why: on every single-document insert, and on the engine's overwrite path (a document stored again under its
 own `_id`, and `$merge`), mongoeco 4.11.0 checks the new `_id` with `scan_payload_id=True`:
@@ -32,12 +37,30 @@ server replies. A committed WAL frame is in the OS page cache, so it survives SI
 
 from __future__ import annotations
 
+import itertools
+import logging
+import sqlite3
 from typing import Any
 
+from mongoeco.core.filtering import QueryEngine
 from mongoeco.core.identity import id_contains_numeric_value
 from mongoeco.engines import memory, sqlite
 
+from engine.embedded import features, keyed
+
 __all__ = ["PatchedMemoryEngine", "PatchedSQLiteEngine"]
+
+log = logging.getLogger(__name__)
+#: Storage keys per read-back query (SQLite allows 32,766 parameters since 3.32).
+READ_BACK = 500
+#: Every write of a document in a collection with a multikey index (jetflow's `resources`) first deletes that
+#: document's rows from `multikey_entries` by (collection_id, storage_key); mongoeco 4.11.0 indexes that pair for
+#: `scalar_index_entries` (idx_scalar_index_entries_storage) but not for `multikey_entries`, so the delete
+#: scans every entry of the collection: ~2.5 ms per write at 10k documents, and insert_many's batch path pays it
+#: per document. The same index as the scalar one, created after the library's own schema at each connect.
+MULTIKEY_BY_DOCUMENT = (
+    "CREATE INDEX IF NOT EXISTS jetflow_multikey_entries_storage ON multikey_entries (collection_id, storage_key)"
+)
 
 
 def needs_payload_id_scan(document: dict[str, Any]) -> bool:
@@ -60,6 +83,21 @@ class PatchedMemoryEngine(memory.MemoryEngine):
 
 
 class PatchedSQLiteEngine(sqlite.SQLiteEngine):
+    """Also keeps planner answers across writes (features.py), looks `{_id, ...}` up by key (keyed.py) and
+    indexes `multikey_entries` by document (MULTIKEY_BY_DOCUMENT)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._written = features.Written()
+
+    def _connect_sync(self) -> None:
+        super()._connect_sync()
+        with self._lock:
+            connection = self._connection
+            if connection is not None:
+                connection.execute(MULTIKEY_BY_DOCUMENT)
+                connection.commit()
+
     def _validate_document_against_unique_indexes(
         self,
         db_name: str,
@@ -73,3 +111,57 @@ class PatchedSQLiteEngine(sqlite.SQLiteEngine):
         super()._validate_document_against_unique_indexes(
             db_name, coll_name, document, scan_payload_id=scan_payload_id, **options
         )
+        # Every path that stores a document validates it first: this is the record of what a write stores.
+        if "_id" in document:
+            self._written.add(db_name, coll_name, self._storage_key(document["_id"]))
+        else:
+            self._written.add(db_name, coll_name, None)
+
+    def _invalidate_collection_features_cache(self, db_name: str | None = None, coll_name: str | None = None) -> None:
+        if db_name is None or coll_name is None:
+            self._written.forget()
+            super()._invalidate_collection_features_cache(db_name, coll_name)
+            return
+        keys = self._written.take(db_name, coll_name)
+        cache = self._collection_features_cache
+        if not keys or None in keys or not features.has_answers(cache, db_name, coll_name):
+            super()._invalidate_collection_features_cache(db_name, coll_name)
+            return
+        payloads = self._stored_payloads(db_name, coll_name, keys)
+        try:
+            if payloads:
+                features.revise(cache, db_name, coll_name, payloads)
+                return
+        except (AttributeError, TypeError, sqlite3.Error):
+            # A mongoeco that answers differently must not fail the write: fall back to its own invalidation.
+            log.exception(
+                "revising the feature cache of %s.%s failed; dropping it as mongoeco does", db_name, coll_name
+            )
+        super()._invalidate_collection_features_cache(db_name, coll_name)
+
+    def _select_first_document_for_plan(
+        self, db_name: str, coll_name: str, plan: Any, *, hint: Any = None, context: Any = None
+    ) -> tuple[str, dict[str, Any]] | None:
+        clause = keyed.id_clause(plan) if hint is None else None
+        if clause is None:
+            return super()._select_first_document_for_plan(db_name, coll_name, plan, hint=hint, context=context)
+        # The library's own keyed lookup for the `_id` clause, then its Python matcher for the whole filter.
+        selected: tuple[str, dict[str, Any]] | None = super()._select_first_document_for_plan(
+            db_name, coll_name, clause, context=context
+        )
+        if selected is None or not QueryEngine.match_plan(selected[1], plan):
+            return None
+        return selected
+
+    def _stored_payloads(self, db_name: str, coll_name: str, keys: set[str | None]) -> list[str]:
+        """The written documents as the write left them in mongoeco's `documents` table (by primary key)."""
+        connection = self._require_connection()
+        payloads: list[str] = []
+        for chunk in itertools.batched(sorted(key for key in keys if key is not None), READ_BACK, strict=False):
+            marks = ", ".join("?" * len(chunk))
+            rows = connection.execute(
+                "SELECT document FROM documents WHERE db_name = ? AND coll_name = ? AND storage_key IN (" + marks + ")",
+                (db_name, coll_name, *chunk),
+            )
+            payloads += [str(row[0]) for row in rows]
+        return payloads

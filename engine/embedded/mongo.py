@@ -2,7 +2,7 @@
 
 SQLite engine under the state folder by default (data survives restarts and SIGKILL), or memory for
 tests. Runs until SIGTERM/SIGINT, then closes the engine so SQLite is left consistent. The engines are
-engine/embedded/engines.py's subclasses (no whole-collection `_id` scan per insert); `--unpatched`
+engine/embedded/engines.py's subclasses (no whole-collection scan per insert or transition); `--unpatched`
 serves mongoeco's own classes, for benchmarks that compare the two.
 """
 

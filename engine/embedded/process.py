@@ -74,8 +74,18 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class ChildServer:
-    def __init__(self, name: str, argv: list[str], port: int, log_path: Path, pid_file: Path | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        port: int,
+        log_path: Path,
+        pid_file: Path | None = None,
+        *,
+        start_timeout: float = 20.0,
+    ) -> None:
         self.name = name
+        self.start_timeout = start_timeout
         self.argv = argv
         self.port = port
         self.log_path = log_path
@@ -83,7 +93,8 @@ class ChildServer:
         self._process: asyncio.subprocess.Process | None = None
         self._adopted: psutil.Process | None = None
 
-    async def start(self, timeout: float = 20.0) -> None:
+    async def start(self, timeout: float | None = None) -> None:
+        timeout = self.start_timeout if timeout is None else timeout
         if await self._adopt_or_clear():
             return
         # The readiness probe below only checks that something accepts connections on the port: if another

