@@ -131,7 +131,8 @@ class CensusFeature(Idle):
 
     async def start(self) -> None:
         _declare(self._runtime.telemetry.meter)
-        await self.census.take()
+        # Counted at once by the loop, whose failures never stop the engine: the embedded store refuses
+        # to `$group` more than 50,000 documents, and an engine must start whatever its store holds.
         _running.append(self.census)
         self._counting.start()
 
