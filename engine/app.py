@@ -107,6 +107,8 @@ class Engine:
         self.runtime: Runtime | None = None
         self._outcomes: Outcomes | None = None
         self._exhausted: Subscription | None = None
+        self.health: Callable[[], Awaitable[dict[str, Any]]] | None = None
+        """`jetflow.ctl.health`'s report, once started (the HTTP probes ask it too)."""
 
     async def start(self) -> Runtime:
         from handlers import FEATURES
@@ -171,6 +173,8 @@ class Engine:
             return await health_report(
                 js, store, version=VERSION, peer=self.settings.peer.id, timeout=self.settings.telemetry.health_timeout
             )
+
+        self.health = lambda: health(None)
 
         await control.add_query("health", subjects.ctl_health(), None, health)
         runtime.features = features = Features(

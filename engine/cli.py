@@ -72,20 +72,20 @@ async def _serve(
     settings: Settings, nats_url: str, mongo_url: str, children: list[ChildServer], *, links: str = ""
 ) -> None:
     from engine.app import Engine
-    from engine.telemetry import serve_metrics
+    from engine.probes import Probes, serve
 
     engine = Engine(settings, nats_url=nats_url, mongo_url=mongo_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    probes = Probes()
+    watching = asyncio.create_task(probes.watch(lambda: engine.health() if engine.health else None))
+    # Before the engine starts: liveness answers while a large store opens, readiness says "starting".
+    port = settings.telemetry.metrics_port
+    metrics = f"http://127.0.0.1:{serve(probes, port)}/metrics (and /healthz, /readyz)" if port is not None else "off"
     try:
         await engine.start()
-        metrics = (
-            f"http://127.0.0.1:{serve_metrics(settings.telemetry.metrics_port)}/metrics"
-            if settings.telemetry.metrics_port is not None
-            else "off"
-        )
         print(
             f"jetflow ready\n  peer     {settings.peer.id}\n  NATS     {nats_url}\n  MongoDB  {mongo_url}\n"
             f"{f'  leaf     {links}{chr(10)}' if links else ''}  metrics  {metrics}\n"
@@ -95,6 +95,7 @@ async def _serve(
         await stop.wait()
         print("jetflow stopping", flush=True)
     finally:
+        watching.cancel()
         await engine.stop()
         for child in reversed(children):
             await child.stop()

@@ -7,7 +7,7 @@ Traces leave the process when `JETFLOW_OTLP_ENDPOINT` (an OTLP/HTTP base URL suc
 
 The engine's own instruments are created here, in one place, so the Grafana dashboards in deploy/
 can name exactly what is exported. Metrics go through OpenTelemetry's Prometheus reader, which
-registers on prometheus_client's default registry; `serve_metrics` exposes it over HTTP.
+registers on prometheus_client's default registry; engine/probes.py serves it over HTTP.
 """
 
 from __future__ import annotations
@@ -132,11 +132,3 @@ def setup_telemetry(version: str, otlp_endpoint: str | None = None) -> Telemetry
         meter_provider=meter_provider,
     )
     return _telemetry
-
-
-def serve_metrics(port: int) -> int:
-    """Expose /metrics on `port` (0 picks a free one); returns the bound port."""
-    from prometheus_client import start_http_server
-
-    server, _thread = start_http_server(port, addr="127.0.0.1" if port == 0 else "0.0.0.0")
-    return int(server.server_port)
