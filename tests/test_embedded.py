@@ -97,8 +97,13 @@ async def _health_once(url: str) -> dict[str, Any] | None:
 
 
 async def _health(url: str, timeout: float = 45.0) -> dict[str, Any]:
+    """The first health report that says ok, or the last one read by `timeout` (a report is bounded by
+    JETFLOW_HEALTH_TIMEOUT, so a JetStream still recovering just after an adoption answers `degraded`)."""
     health: dict[str, Any] | None = await eventually(
-        lambda: _health_once(url), lambda health: health is not None, timeout=timeout, interval=0.3
+        lambda: _health_once(url),
+        lambda health: health is not None and health.get("status") == "ok",
+        timeout=timeout,
+        interval=0.3,
     )
     if health is None:
         raise AssertionError(f"no jetflow answered on {url} within {timeout:g}s")
