@@ -62,12 +62,7 @@ def running(child: ChildServer) -> Iterator[subprocess.Popen[bytes]]:
         wait_for_port(child.port, process)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def free_port() -> int:
@@ -93,12 +88,7 @@ def moto_server(log: Path, **env: str) -> Iterator[str]:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @contextmanager
