@@ -12,7 +12,8 @@ stream once every outcome had time to come:
   a health probe, a bad input without its dead letter or error reply, a publish never acknowledged).
 
 Core-NATS copies of outcomes (a retried publish whose ack was lost, README "Reading outcomes once") are
-printed as `core copies`: documented, not a fault. The three-node NATS cluster scenario is not here yet.
+printed as `core copies`: documented, not a fault. `lost-node` runs on a three-node NATS cluster instead
+(R3 streams and leases) and loses one node for good.
 
     uv run python bench/chaos.py [--scenario engine-kill ...] [--kills 10] [--bookings 60]
 
@@ -44,8 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import STEP, Children, jetflow_command, upsert_catalog, wait_for_line
 from engine.embedded import servers
 from engine.embedded.process import ChildServer, free_port
+from tests.servers import nats_cluster
 
 if TYPE_CHECKING:
+    import subprocess
     from collections.abc import Awaitable, Callable
 
     from nats.aio.client import Client
@@ -105,10 +108,13 @@ class Cluster:
             "JETFLOW_ACK_WAIT": str(self.ack_wait),
             "JETFLOW_HANDLER_TIMEOUT": str(self.ack_wait * 0.8),
             "JETFLOW_LEASE_TTL": "3",
-        }
+        } | self.engine_env()
         command = [*jetflow_command(), "up", "--state-dir", str(self.folder / "jetflow")]
         self.engine = await self.children.start(command, log, env=env, cwd=self.folder)
         await wait_for_line(log, "jetflow ready", self.engine, 120)
+
+    def engine_env(self) -> dict[str, str]:
+        return {}
 
     async def start(self) -> None:
         await self.start_nats()
@@ -134,6 +140,39 @@ class Cluster:
                 self.signal(child, signal.SIGCONT)
                 with contextlib.suppress(Exception):
                     await child.stop()
+
+
+class ThreeNodes(Cluster):
+    """A three-node NATS cluster (R3 streams and leases) instead of one nats-server."""
+
+    def __init__(self, folder: Path, ack_wait: float) -> None:
+        super().__init__(folder, ack_wait)
+        self.nodes: list[tuple[str, subprocess.Popen[bytes]]] = []
+        self._stack = contextlib.ExitStack()
+
+    @property
+    def nats_url(self) -> str:
+        return ",".join(url for url, _ in self.nodes)
+
+    async def start_nats(self) -> None:
+        self.nodes = self._stack.enter_context(nats_cluster(self.folder / "cluster"))
+        nc = await connect(self.nats_url)
+        try:
+            for _ in range(100):  # JetStream answers once the cluster has elected its meta leader
+                try:
+                    await nc.jetstream(timeout=2).account_info()
+                    break
+                except Exception:
+                    await asyncio.sleep(0.3)
+        finally:
+            await nc.close()
+
+    def engine_env(self) -> dict[str, str]:
+        return {"JETFLOW_STREAM_REPLICAS": "3"}
+
+    async def stop(self) -> None:
+        await super().stop()
+        self._stack.close()
 
 
 # --- what another system does ------------------------------------------------------------------------
@@ -230,7 +269,7 @@ async def _quiet(_: Exception) -> None:
 
 async def connect(url: str) -> Client:
     return await nats.connect(
-        url, max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=5, error_cb=_quiet
+        url.split(","), max_reconnect_attempts=-1, reconnect_time_wait=0.2, connect_timeout=5, error_cb=_quiet
     )
 
 
@@ -345,6 +384,27 @@ async def store_fault(cluster: Cluster, args: argparse.Namespace, result: Result
     await nc.close()
 
 
+async def lost_node(cluster: Cluster, args: argparse.Namespace, result: Result) -> None:
+    """A three-node NATS cluster (R3 streams and leases) loses the node leading JETFLOW_BOOKINGS for good."""
+    assert isinstance(cluster, ThreeNodes)
+    nc, watch = await prepared(cluster)
+
+    async def fault() -> None:
+        await asyncio.sleep(3)
+        info = await nc.jetstream(timeout=5).stream_info(BOOKINGS)
+        leader = info.cluster.leader if info.cluster else None
+        index = int((leader or "n0").removeprefix("n"))
+        leases = await nc.jetstream(timeout=5).stream_info("KV_jetflow_leases")
+        cluster.nodes[index][1].kill()
+        result.notes.append(
+            f"killed {leader}, leader of {BOOKINGS} (R{info.config.num_replicas}; leases R{leases.config.num_replicas})"
+        )
+
+    acked = await burst(nc, result, "ln", args.bookings, fault, spacing=10 / args.bookings)
+    await account(nc, result, acked, watch)
+    await nc.close()
+
+
 async def duplicate_storm(cluster: Cluster, args: argparse.Namespace, result: Result) -> None:
     """One booking 20 times with one Nats-Msg-Id, 20 times with other ids, 20 times over ctl."""
     nc, watch = await prepared(cluster)
@@ -424,6 +484,7 @@ SCENARIOS = {
     "store": store_fault,
     "duplicates": duplicate_storm,
     "bad-input": bad_input,
+    "lost-node": lost_node,
 }
 
 
@@ -431,7 +492,8 @@ async def run(name: str, args: argparse.Namespace) -> Result:
     result = Result(name)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix=f"chaos-{name}-") as folder:
-        cluster = Cluster(Path(folder), args.ack_wait)
+        kind = ThreeNodes if name == "lost-node" else Cluster
+        cluster = kind(Path(folder), args.ack_wait)
         try:
             await cluster.start()
             await SCENARIOS[name](cluster, args, result)
