@@ -202,7 +202,9 @@ class Engine:
         await feature.start()
         runtime.stopping.append(feature.stop)
         if feature.lease is not None:
-            leadership = Leadership(runtime.js, feature.lease, self.instance, self.settings.lease.ttl, feature)
+            lease = self.settings.lease
+            replicas = lease.replicas or self.settings.nats.stream_replicas
+            leadership = Leadership(runtime.js, feature.lease, self.instance, lease.ttl, feature, replicas=replicas)
             leadership.start()
             runtime.stopping.append(leadership.stop)
 

@@ -62,12 +62,7 @@ def running(child: ChildServer) -> Iterator[subprocess.Popen[bytes]]:
         wait_for_port(child.port, process)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 def free_port() -> int:
@@ -93,12 +88,7 @@ def moto_server(log: Path, **env: str) -> Iterator[str]:
         wait_for_port(port, process)
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        _stop(process)
 
 
 @contextmanager
@@ -106,6 +96,38 @@ def nats_server(state: Path) -> Iterator[str]:
     child = servers.nats_server(state)
     with running(child):
         yield servers.nats_url(child.port)
+
+
+@contextmanager
+def nats_cluster(root: Path, size: int = 3) -> Iterator[list[tuple[str, subprocess.Popen[bytes]]]]:
+    """`size` nats-servers with JetStream routed into one cluster; yields (client URL, process) per node."""
+    ports = [(free_port(), free_port()) for _ in range(size)]
+    routes = ",".join(f"nats://127.0.0.1:{route}" for _, route in ports)
+    binary = servers.nats_server_binary()
+    with ExitStack() as stack:
+        nodes = []
+        for i, (port, route) in enumerate(ports):
+            store, log = root / f"n{i}", root / f"n{i}.log"
+            store.mkdir(parents=True, exist_ok=True)
+            argv = [binary, "-js", "-sd", str(store), "-a", "127.0.0.1", "-p", str(port), "-n", f"n{i}"]
+            argv += ["--cluster_name", "jetflow", "--cluster", f"nats://127.0.0.1:{route}", "--routes", routes]
+            with log.open("ab") as out:
+                process = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            stack.callback(_stop, process)
+            nodes.append((servers.nats_url(port), process))
+        for (port, _), (_, process) in zip(ports, nodes, strict=True):
+            wait_for_port(port, process)
+        yield nodes
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager

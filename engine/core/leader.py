@@ -6,6 +6,10 @@ replica's `create` succeeds within about one TTL. A leader that stops cleanly de
 hand-over is immediate. A leader whose update fails (it was too slow and lost the key) steps down
 at once. A leader whose `elected` callback fails (MongoDB down while loading its state) resigns:
 it cleans up, releases the key and keeps campaigning, instead of holding a lease it does not serve.
+
+The bucket has as many replicas as the streams (or `JETFLOW_LEASE_REPLICAS`): on a NATS cluster with R3
+streams, an R1 bucket would make the node holding it a single point of failure for every leader. A
+bucket created with other replicas (by an older version) is updated to them.
 """
 
 from __future__ import annotations
@@ -33,11 +37,12 @@ BUCKET = "jetflow_leases"
 
 
 class LeaderLease:
-    def __init__(self, js: JetStreamContext, key: str, holder: str, ttl: float) -> None:
+    def __init__(self, js: JetStreamContext, key: str, holder: str, ttl: float, replicas: int = 1) -> None:
         self._js = js
         self._key = key
         self._holder = holder.encode()
         self._ttl = ttl
+        self._replicas = replicas
         self._revision: int | None = None
         self._kv: KeyValue | None = None
         self._stopped = asyncio.Event()
@@ -49,11 +54,21 @@ class LeaderLease:
     async def _bucket(self) -> KeyValue:
         if self._kv is None:
             try:
-                self._kv = await self._js.key_value(BUCKET)
+                kv = await self._js.key_value(BUCKET)
             except BucketNotFoundError:
-                config = KeyValueConfig(bucket=BUCKET, ttl=self._ttl, history=1, storage=StorageType.FILE)
-                self._kv = await self._js.create_key_value(config)
+                kv = await self._js.create_key_value(bucket_config(self._ttl, self._replicas))
+            else:
+                await self._follow_replicas()
+            self._kv = kv
         return self._kv
+
+    async def _follow_replicas(self) -> None:
+        stream = f"KV_{BUCKET}"
+        config = (await self._js.stream_info(stream)).config
+        if config.num_replicas != self._replicas:
+            log.info("lease bucket %s: %s replicas → %d", BUCKET, config.num_replicas, self._replicas)
+            config.num_replicas = self._replicas
+            await self._js.update_stream(config)
 
     async def run(self, elected: Callable[[], Awaitable[None]], deposed: Callable[[], Awaitable[None]]) -> None:
         """Campaign until stopped; call `elected` on winning the lease and `deposed` on losing it."""
@@ -104,6 +119,11 @@ class LeaderLease:
             self._revision = None
 
 
+def bucket_config(ttl: float, replicas: int) -> KeyValueConfig:
+    """The leases' bucket: one value per key, entries expire after `ttl` (a dead leader's lease)."""
+    return KeyValueConfig(bucket=BUCKET, ttl=ttl, history=1, storage=StorageType.FILE, replicas=replicas)
+
+
 class Leader(Protocol):
     """Work only one replica of a peer may do at a time (fire, dispatch, evaluate, sweep)."""
 
@@ -123,8 +143,10 @@ class Leadership:
     win the lease only once this replica's work is over, so no two leaders' work ever overlaps.
     """
 
-    def __init__(self, js: JetStreamContext, key: str, holder: str, ttl: float, leader: Leader) -> None:
-        self._lease = LeaderLease(js, key, holder, ttl)
+    def __init__(
+        self, js: JetStreamContext, key: str, holder: str, ttl: float, leader: Leader, *, replicas: int = 1
+    ) -> None:
+        self._lease = LeaderLease(js, key, holder, ttl, replicas)
         self._leader = leader
         self._campaign = Background(f"{key}-lease", self._run)
 

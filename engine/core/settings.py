@@ -309,6 +309,14 @@ class LeaseSettings(BaseSettings):
         ge=1,
         description="Seconds before a dead leader's lease expires and a standby takes over.",
     )
+    replicas: int | None = Field(
+        validation_alias="JETFLOW_LEASE_REPLICAS",
+        default=None,
+        ge=1,
+        le=5,
+        description="Replicas of the NATS KV bucket of the leases (jetflow_leases). Unset: "
+        "JETFLOW_STREAM_REPLICAS, so a cluster that keeps the streams also keeps who leads.",
+    )
 
 
 class TelemetrySettings(BaseSettings):

@@ -18,6 +18,14 @@ goes on; a state the store refuses to save stays in memory. So one poison sample
 evaluation of every node. Bad samples (NaN, Infinity, deep nesting) are refused at the edge already, by
 the schema: only failures nobody foresaw reach this.
 
+Why no flapping on a backlog: silence is judged on sample time. Before each sample, the gap since the
+node's previous sample decides whether it was silent in between (dated at the deadline, the command a
+real-time stream would have given). The evaluator's own clock only judges a node silent when nothing
+of it is left to take: the consumer is caught up (the last sample fetched had none pending behind it)
+and no sample of that node was taken for `silence` seconds. So samples older than the silence period,
+taken in a burst (an agent sending its buffer after a reconnection, a standby catching up), yield the
+commands the same samples would have yielded in real time, not `unknown` and a level in turn.
+
 Order on a change: publish the command (deterministic id from the tipping sample), then store the
 new level, then ack. A crash in between replays the sample, which yields the same command id
 (JetStream drops the duplicate) and the same level.
@@ -51,6 +59,7 @@ from schemas.throttle import ThrottleCommand
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from datetime import datetime
 
     from nats.aio.msg import Msg
     from nats.js import JetStreamContext
@@ -102,6 +111,8 @@ class Evaluator:
         self.states: dict[str, NodeState] = {}
         self._dirty: set[str] = set()
         self._undo: dict[str, NodeState | None] = {}
+        self._taken: dict[str, datetime] = {}
+        """When (this engine's clock) a sample of each node was last taken: a node still delivering is not silent."""
         self._task: Background | None = None
         self.handled = 0
         """Samples taken from the stream by this evaluator (the benchmark reads it)."""
@@ -144,6 +155,7 @@ class Evaluator:
         """Won the lease: reload the states and start consuming."""
         self.states = await store.load()
         self._dirty.clear()
+        self._taken.clear()
         config = ConsumerConfig(
             ack_policy=AckPolicy.ALL,
             ack_wait=self._settings.consumers.ack_wait,
@@ -168,6 +180,7 @@ class Evaluator:
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
         next_snapshot = time.monotonic() + self._settings.throttle.snapshot
         next_silence = time.monotonic()
+        caught_up = False
         try:
             while True:
                 batch = []
@@ -177,6 +190,7 @@ class Evaluator:
                         batch = await subscription.fetch(self._settings.throttle.batch, timeout=1.0)
                     except TimeoutError:
                         batch = []
+                    caught_up = not batch or batch[-1].metadata.num_pending == 0
                     outcomes: collections.Counter[str] = collections.Counter()
                     for msg in batch:
                         outcomes[await self._take(msg)] += 1
@@ -184,7 +198,7 @@ class Evaluator:
                         self._metrics.samples.add(count, {"outcome": outcome})
                     if batch:
                         await batch[-1].ack()  # AckAll: settles the whole batch
-                    if time.monotonic() >= next_silence:
+                    if caught_up and time.monotonic() >= next_silence:
                         next_silence = time.monotonic() + 1.0
                         await self._check_silence()
                     if time.monotonic() >= next_snapshot:
@@ -269,17 +283,26 @@ class Evaluator:
         # MongoDB keeps milliseconds: compare at that precision, or a sample redelivered after a
         # snapshot would look newer than the stored `last_at` and count twice.
         at = decoded.at.replace(microsecond=decoded.at.microsecond // 1000 * 1000)
-        change = observe(state, decoded.id, at, readings(decoded), self.rules(node))
+        rules = self.rules(node)
+        # Silence on sample time: was the gap before this sample a silence? (None for a stale sample.)
+        silent = check_silence(state, at, rules)
+        change = observe(state, decoded.id, at, readings(decoded), rules)
         if state.last_at == before:
             return "stale"
+        self._taken[node] = self._clock.now()
         self._dirty.add(node)
-        if change is not None:
-            await self._emit(change, state)
+        for happened in (silent, change):
+            if happened is not None:
+                await self._emit(happened, state)
         return "applied"
 
     async def _check_silence(self) -> None:
+        """Silence on this engine's clock, called only when caught up: every sample there is was taken."""
         now = self._clock.now()
         for node, state in self.states.items():
+            taken = self._taken.get(node)
+            if taken is not None and (now - taken).total_seconds() < self.rules(node).silence:
+                continue  # still delivering (a buffer sent after a reconnection): judged on its samples
             self._remember(node)
             change = check_silence(state, now, self.rules(node))
             if change is not None:

@@ -11,6 +11,10 @@ so the same samples always give the same levels and a replay gives the same comm
   to the highest level whose bands it still reaches the low of (tainted → limited or → normal).
 * Silence: no sample for `silence` seconds → `unknown` (what `unknown` means for new work is the
   gate's configured consequence). The first full window after that settles the level again.
+  Silence is judged on sample time: `check_silence(state, sample.at)` before each sample says whether
+  the gap before it was a silence, dated at the deadline, exactly as a real-time stream would have
+  said it. Only the caller knows when it is caught up with a node's samples, so only the caller may
+  judge silence on its own clock (see engine/throttle/evaluator.py).
 * A sample not newer than the last one seen (a replay, or out of order) is ignored.
 """
 
@@ -118,7 +122,11 @@ def observe(state: NodeState, cause: str, at: datetime, values: Mapping[str, flo
 
 
 def check_silence(state: NodeState, now: datetime, rules: Rules) -> Change | None:
-    """`unknown` once no sample came for `silence` seconds; the change is dated at the deadline."""
+    """`unknown` once no sample came for `silence` seconds before `now`; the change is dated at the deadline.
+
+    `now` is a sample's `at` (was the gap before it a silence?) or, once the caller has taken every
+    sample there is, its clock.
+    """
     if state.level == ThrottleLevel.UNKNOWN or state.last_at is None:
         return None
     deadline = state.last_at + timedelta(seconds=rules.silence)
