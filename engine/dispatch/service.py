@@ -58,6 +58,8 @@ _tracer = trace.get_tracer(__name__)
 ACTIVE = [str(ExecutionState.DISPATCHED), str(ExecutionState.RUNNING)]
 #: Due executions considered per pass; the rest wait for the next one (bounded memory and queries).
 PASS_SIZE = 500
+#: Seconds between two passes at the least.
+WAKE_GAP = 0.25
 WINDOW_ENDED = "its window ended while it waited for a dispatch slot"
 
 
@@ -142,6 +144,9 @@ class Dispatcher:
                 log.exception("dispatch pass failed; retried in %gs", self._settings.dispatch.refill)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch.refill)
+            # Wakes that come in a burst (ten due executions a second) make one pass, not ten: a pass
+            # reads up to PASS_SIZE due executions, and at the running limit every pass reads them all again.
+            await asyncio.sleep(WAKE_GAP)
 
     async def decide(
         self, *, exclude: frozenset[str] = frozenset(), only: frozenset[str] | None = None
