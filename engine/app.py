@@ -136,7 +136,7 @@ class Engine:
             log.info("streams created or updated: %s", ", ".join(changed))
 
         instruments = self.telemetry.instruments
-        publisher = Publisher(self.broker)
+        publisher = Publisher(self.broker, timeout=self.settings.nats.publish_timeout)
         # A dead letter must fit both a NATS message and a message of the DLQ stream (streams.stream_config).
         dead_letters = DeadLetters(
             publisher, instruments, limit=min(nc.max_payload, self.settings.nats.max_payload * 4)

@@ -58,6 +58,12 @@ class NatsSettings(BaseSettings):
         gt=0,
         description="Seconds to wait for NATS at start.",
     )
+    publish_timeout: float = Field(
+        validation_alias="JETFLOW_PUBLISH_TIMEOUT",
+        default=5.0,
+        gt=0,
+        description="Seconds to wait for JetStream's ack of one publish; a publish is tried 3 times.",
+    )
     stream_replicas: int = Field(
         validation_alias="JETFLOW_STREAM_REPLICAS",
         default=1,
