@@ -1,6 +1,6 @@
 """The `jetflow` command: `up` (embedded default), `run` (against configured servers), `agent`, `render`,
-`peer-key`; the operator commands that speak to a running engine (`status`, `bookings`, ...) live in
-engine/ops/ and are registered here."""
+`peer-key`, `docs` (the AsyncAPI document); the operator commands that speak to a running engine (`status`,
+`bookings`, ...) live in engine/ops/ and are registered here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -319,6 +319,25 @@ def render(
     except ValueError as error:  # an invalid booking or catalog file
         _fail(str(error))
         return
+    sys.stdout.write(text)
+
+
+@app.command()
+def docs(
+    output_format: Annotated[
+        Literal["yaml", "json"], typer.Option("--format", help="yaml (for people) or json (for tools).")
+    ] = "yaml",
+) -> None:
+    """Print jetflow's AsyncAPI 3.0.0 document: every subject with its payload schema, the jetflow.ctl and
+    peer request/reply endpoints with their replies (the checked-in schemas/asyncapi.json)."""
+    import json
+
+    import yaml
+
+    from schemas.asyncapi import document
+
+    doc = document()
+    text = json.dumps(doc, indent=2) + "\n" if output_format == "json" else yaml.safe_dump(doc, sort_keys=False)
     sys.stdout.write(text)
 
 
