@@ -16,10 +16,11 @@ from engine.executions.bookings import BookingRecord, cancellation_key
 from schemas import subjects
 
 if TYPE_CHECKING:
+    from engine.booking.settings import BookingSettings
     from engine.bus.consumer import Delivery
     from engine.bus.decode import Rejection
     from engine.core.emit import Emit
-    from engine.runtime import Runtime
+    from engine.ports import Ports
     from schemas.booking import BookingCancel, BookingRequest
     from schemas.queries import ExecutionCancel, Get
 
@@ -27,9 +28,9 @@ OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOK
 
 
 class BookingFeature(Idle):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: BookingSettings) -> None:
         self._runtime = runtime
-        self.bookings = Bookings(runtime.settings, Catalog(), runtime.transitions)
+        self.bookings = Bookings(settings, Catalog(), runtime.transitions)
         self._publish = runtime.publisher.publish
 
     async def invalid(self, body: bytes, rejection: Rejection) -> dict[str, Any] | None:

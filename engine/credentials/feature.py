@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
 
     from engine.core.emit import Emit
-    from engine.runtime import Runtime
+    from engine.credentials.settings import CredentialSettings
+    from engine.ports import Ports
     from schemas.credentials import CredentialRequest
     from schemas.execution import ExecutionDispatched, ExecutionEvent
     from schemas.queries import Get
@@ -37,25 +38,23 @@ OUTCOMES = (subjects.CREDENTIAL_ISSUED, subjects.CREDENTIAL_FAILED)
 
 
 class CredentialsFeature(Idle):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: CredentialSettings) -> None:
         self._runtime = runtime
-        settings = runtime.settings
+        peer = runtime.settings.peer
         self._nc = runtime.publisher.connection
         catalog = Catalog()
         self._outcomes = runtime.telemetry.meter.create_counter(
             "jetflow.credentials", description="Credential requests answered, by outcome."
         )
         self.credentials = Credentials(
-            settings, catalog, PeerClient(self._nc, settings.peer.timeout), runtime.transitions, runtime.clock
+            settings, catalog, PeerClient(self._nc, peer.timeout), runtime.transitions, runtime.clock, peer=peer
         )
-        self.key = PeerKey(settings)
-        self._issuing = Issuing(settings, catalog, runtime.clock)
-        self._secrets = SecretStore(settings.peer.id, self.key, runtime.kube)
-        kube, clock, every = runtime.kube, runtime.clock, settings.credentials.sweep
+        self.key = PeerKey(peer)
+        self._issuing = Issuing(settings, catalog, runtime.clock, peer=peer)
+        self._secrets = SecretStore(peer.id, self.key, runtime.kube)
+        kube, clock, every = runtime.kube, runtime.clock, settings.sweep
         self._sweeper = (
-            Background("sweep", lambda: sweep_forever(settings.peer.id, kube, clock, every))
-            if kube is not None
-            else None
+            Background("sweep", lambda: sweep_forever(peer.id, kube, clock, every)) if kube is not None else None
         )
         self._subscriptions: list[Subscription] = []
 

@@ -1,7 +1,7 @@
 """This peer's X25519 key pair, and sealing to another peer's public key (PyNaCl SealedBox).
 
 Secrets travel between peers only inside sealed boxes: anyone may seal to a public key, only the
-holder of the private key can open. The private key comes from Settings (`peer_private_key`) or a
+holder of the private key can open. The private key comes from the settings (`JETFLOW_PEER_PRIVATE_KEY`) or a
 file in the state dir, generated on first use; every replica of one peer must share it, so a
 deployment gives it to all replicas as a Kubernetes Secret. The public key goes into the catalog
 (`Resource.public_key` of every resource the peer owns) so others can seal to it.
@@ -20,7 +20,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.settings import Settings
+    from engine.core.settings import PeerSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ def seal(public_key: str, data: bytes) -> str:
 class PeerKey:
     """This peer's private key; loaded lazily so instances that never exchange secrets write no file."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._configured = settings.peer.private_key
-        self._path: Path = settings.peer.state_dir / KEY_FILE
+    def __init__(self, settings: PeerSettings) -> None:
+        self._configured = settings.private_key
+        self._path: Path = settings.state_dir / KEY_FILE
         self._key: PrivateKey | None = None
 
     def _private(self) -> PrivateKey:
