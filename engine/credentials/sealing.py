@@ -1,7 +1,7 @@
 """This peer's X25519 key pair, and sealing to another peer's public key (PyNaCl SealedBox).
 
 Secrets travel between peers only inside sealed boxes: anyone may seal to a public key, only the
-holder of the private key can open. The private key comes from the settings (`JETFLOW_PEER_PRIVATE_KEY`) or a
+holder of the private key can open. The private key comes from Settings (`peer_private_key`) or a
 file in the state dir, generated on first use; every replica of one peer must share it, so a
 deployment gives it to all replicas as a Kubernetes Secret. The public key goes into the catalog
 (`Resource.public_key` of every resource the peer owns) so others can seal to it.
