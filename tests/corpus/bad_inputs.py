@@ -32,6 +32,9 @@ WORKFLOW = "corpus-wf"
 HELD = "corpus-held"
 REJECTED = "corpus-rejected"
 DECIDED = "corpus-decided"
+CANCELLED = "corpus-cancelled"
+"""A confirmed booking the corpus cancels with an id holding dots, again and again."""
+DOTTED = "cancel.dot.1"
 
 RESOURCES: list[dict[str, Any]] = [
     {"id": NODE, "kind": "compute", "capacity": 100_000},
@@ -50,7 +53,8 @@ PEER_PREPARE = subjects.peer("local", "namespace", "prepare")
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The outcome event a command must get: on `subject`, naming `command`, with `code` and `words`."""
+    """The outcome event a command must get: on `subject`, naming `command`, with `code` (unless empty: a
+    `cancelled` event has none) and `words` in its reason."""
 
     subject: str
     command: str
@@ -384,6 +388,9 @@ def corpus(now: datetime, max_payload: int = 256 * 1024) -> list[Case]:
         ("cancel-unknown", {"id": "c-unknown", "booking": "bk-nobody"}, dead(PERMANENT, "unknown booking 'bk-nobody'")),
         ("cancel-rejected", {"id": "c-rejected", "booking": REJECTED}, dead(PERMANENT, NOTHING)),
         ("cancel-nan", b'{"id": "c-nan", "booking": NaN}', dead(MALFORMED, NOT_FINITE)),
+        # a cancel id with dots (allowed by the id pattern) round-trips: a repeat is recognised, not dead-lettered
+        ("cancel-dotted-id", {"id": DOTTED, "booking": CANCELLED}, Outcome(subjects.BOOKING_CANCELLED, CANCELLED, "")),
+        ("cancel-reason-number", {"id": "c-reason", "booking": HELD, "reason": 7}, dead(SCHEMA, "field 'reason'")),
     ])  # fmt: skip
 
     cases += on(subjects.RESOURCE_UPSERT, [
@@ -479,7 +486,9 @@ def corpus(now: datetime, max_payload: int = 256 * 1024) -> list[Case]:
         ("ctl-request-nested", deep(bk("ctl-deep")), error(MALFORMED, DEEP)),
         ("ctl-request-900k", sized("ctl-900k", 900_000), error("oversized", "payload is 900000 bytes", "rejected")),
         ("ctl-request-xml", bk("ctl-xml"), error("content_type", "not JSON", "rejected"), {"Content-Type": "text/xml"}),
-        ("ctl-request-resources-257", bk("ctl-many", resources=[f"r-{i}" for i in range(257)]),
+        ("ctl-request-resources-257", bk("ctl-257", resources=[f"r-{i}" for i in range(257)]),
+         error(SCHEMA, TOO_MANY, "rejected")),
+        ("ctl-request-resources-500", bk("ctl-500", resources=[f"r-{i}" for i in range(500)]),
          error(SCHEMA, TOO_MANY, "rejected")),
         ("ctl-request-label-key-nul", bk("ctl-nul", labels={"\x00": ""}), error(SCHEMA, NUL_KEY, "rejected")),
         ("ctl-request-unknown-resource", bk("ctl-unknown", resources=["no-such-node"]),
@@ -493,6 +502,8 @@ def corpus(now: datetime, max_payload: int = 256 * 1024) -> list[Case]:
         ("ctl-cancel-unknown", {"id": "c-ctl-1", "booking": "bk-nobody"}, error(PERMANENT, "unknown booking 'bk-no")),
         ("ctl-cancel-rejected", {"id": "c-ctl-2", "booking": REJECTED}, error(PERMANENT, NOTHING)),
         ("ctl-cancel-not-json", b"cancel", error(MALFORMED, NOT_JSON)),
+        ("ctl-cancel-dotted-id", {"id": DOTTED, "booking": CANCELLED}, answered("cancelled")),
+        ("ctl-cancel-dotted-id-again", {"id": DOTTED, "booking": CANCELLED}, answered("cancelled")),
         ("ctl-cancel-missing-booking", {"id": "c-ctl-3"}, error(SCHEMA, "field 'booking'")),
     ])  # fmt: skip
     cases += on(ctl("booking", "get"), [
@@ -572,12 +583,13 @@ def corpus(now: datetime, max_payload: int = 256 * 1024) -> list[Case]:
 
 def seeds(now: datetime) -> list[dict[str, Any]]:
     """Bookings the corpus refers to, requested over ctl before it is sent: one that holds `SINGLE`, one
-    rejected (it starts in the past), one confirmed that a changed copy is sent for."""
+    rejected (it starts in the past), one confirmed that a changed copy is sent for, one to cancel."""
     c = Corpus(now)
     return [
         c.request(HELD, resources=[SINGLE]),
         c.request(REJECTED, start=c.at(-120), end=c.at(-60)),
         c.request(DECIDED, minute=500),
+        c.request(CANCELLED, minute=600),
     ]
 
 
