@@ -16,8 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
+
 from bench.common import upsert_catalog
 from schemas import subjects
+from schemas.contract import ctl_endpoint
+from schemas.peer import PeerReply
+from schemas.replies import CtlError
 from tests.corpus.bad_inputs import RESOURCES, WORKFLOWS, DeadLetter, Outcome, Reply, seeds, valid
 from tests.support.streams import stream_messages
 
@@ -217,7 +222,22 @@ def _judge_reply(case: Case, msg: Msg | None) -> Verdict:
         code, reason = reply.get("code", ""), str(reply.get("reason", ""))
     if reply.get("status") != expect.status or code != expect.code or expect.words not in reason:
         return Verdict(case.name, True, False, f"{_short(reply)}, expected {expect}")
+    if misfit := _misfit(case.subject, reply, error=expect.error):
+        return Verdict(case.name, True, False, f"the reply does not fit its schema: {misfit}: {_short(reply)}")
     return Verdict(case.name, True, True)
+
+
+def _misfit(subject: str, reply: dict[str, Any], *, error: bool) -> str:
+    """What is wrong with `reply` for the contract (schemas/replies.py, schemas/peer.py); empty when nothing."""
+    endpoint = ctl_endpoint(subject)
+    model = CtlError if error else PeerReply if endpoint is None else endpoint.reply
+    if model is None:
+        return f"{subject} has no JSON reply in the contract"
+    try:
+        model.model_validate(reply)
+    except ValidationError as problem:
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in problem.errors())[:500]
+    return ""
 
 
 def _letter(letter: dict[str, Any]) -> str:
