@@ -344,6 +344,17 @@ def _access(value: str) -> Access:
     return "read" if value == "read" else "write" if value == "write" else "read-write"
 
 
+def invalid(request: str, execution: str, reason: str) -> CredentialFailed:
+    """The outcome of a request that fails its schema: nothing issued, nothing stored.
+
+    Its own event id (`:invalid`), so it never takes the place of the outcome of a valid request with the
+    same id in JetStream's duplicate window.
+    """
+    return CredentialFailed(
+        id=f"{request}:invalid", request=request, execution=execution, code="invalid", reason=reason
+    )
+
+
 def _stored(lease: CredentialLease) -> list[Emit]:
     """The outcome published for an answered request; none for one revoked before it was answered."""
     if not lease.outcome:

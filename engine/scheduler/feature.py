@@ -54,6 +54,7 @@ class Schedule:
             grace=settings.catch_up_grace,
             horizon=settings.horizon,
             refill=settings.refill,
+            announce_window=runtime.settings.nats.duplicate_window,
             lateness=meter.create_histogram(
                 "jetflow.scheduler.lateness",
                 unit="s",
