@@ -17,6 +17,8 @@ from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.errors import Error as NatsError
 
 from engine.booking.feature import BookingFeature
+from engine.booking.owner import PeerClaim
+from engine.booking.remote import PendingRelease
 from engine.bus import quiet
 from engine.bus.consumer import Consumers
 from engine.bus.deadletter import DeadLetters
@@ -70,6 +72,8 @@ DOCUMENTS: tuple[type[Document], ...] = (
     BookingRecord,
     ExecutionRecord,
     ResourceCalendar,
+    PeerClaim,
+    PendingRelease,
     NodeThrottle,
     CredentialLease,
 )

@@ -22,7 +22,15 @@ from schemas.execution import (
     ExecutionTimedOut,
 )
 from schemas.metrics import MetricSample
-from schemas.peer import DeleteSecret, IssueCredential, PrepareNamespace, ReleaseNamespace, StoreSecret
+from schemas.peer import (
+    ClaimResources,
+    DeleteSecret,
+    IssueCredential,
+    PrepareNamespace,
+    ReleaseClaims,
+    ReleaseNamespace,
+    StoreSecret,
+)
 from schemas.throttle import ThrottleCommand
 
 MODELS: dict[str, type[Message]] = {
@@ -53,6 +61,8 @@ MODELS: dict[str, type[Message]] = {
     "peer.secret.delete": DeleteSecret,
     "peer.namespace.prepare": PrepareNamespace,
     "peer.namespace.release": ReleaseNamespace,
+    "peer.booking.claim": ClaimResources,
+    "peer.booking.release": ReleaseClaims,
 }
 
 #: Inbound stream subjects with one fixed name; metric samples have one subject per node.
