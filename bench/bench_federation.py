@@ -49,7 +49,7 @@ RESOURCES = [
     {"id": "node-b", "capacity": 1, "peer": "b"},
     {"id": "node-c", "capacity": 1, "peer": "c"},
 ]
-WORKFLOW = {"id": "wf", "steps": [STEP]}
+WORKFLOW: dict[str, object] = {"id": "wf", "steps": [STEP]}
 
 
 def commands(folder: Path) -> dict[str, list[str]]:

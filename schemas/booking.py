@@ -108,7 +108,8 @@ class BookingRejected(Message):
     booking: str = Field(description="The refused booking's id.")
     code: Literal["invalid", "conflict", "unknown_resource", "unknown_workflow", "limit", "unavailable"] = Field(
         description="Why, for programs: bad request, clash, unknown name, a configured limit, or `unavailable`: "
-        "it could not be decided (store down, handler timed out) and nothing was kept; send it again with a new id."
+        "it could not be decided (store down, handler timed out, a peer owning one of its resources did not "
+        "answer) and nothing was kept; send it again with a new id."
     )
     reason: str = Field(description="Why, for humans: a sentence naming the problem.")
     conflicts: list[Conflict] = Field(default_factory=list, description="The clashing windows, for `conflict`.")
