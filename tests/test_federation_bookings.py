@@ -23,8 +23,12 @@ import nats
 import pytest
 from pymongo import AsyncMongoClient
 
+from engine.booking.remote import RemoteClaims
+from engine.peers import PeerClient, PeerTimeout, PeerUnavailable
 from schemas import subjects
-from schemas.peer import ClaimResources, ReleaseClaims
+from schemas.booking import BookingRequest, Conflict
+from schemas.catalog import Resource
+from schemas.peer import ClaimResources, PeerReply, ReleaseClaims
 from tests import servers
 from tests.support.credentials import publish_catalog
 from tests.support.federation import federated
@@ -40,6 +44,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.aio.msg import Msg
     from pymongo.asynchronous.database import AsyncDatabase
+
+    from schemas.base import Message
 
 PEERS = ("a", "b", "c")
 #: Every peer's catalog lists the three nodes (each one's owner by id) and the workflow.
@@ -128,6 +134,73 @@ async def ask(client: Client, subject: str, message: ClaimResources | ReleaseCla
     """A peer request sent by hand, as the booking peer's engine sends it."""
     reply: dict[str, Any] = await request_json(client, subject, message.model_dump(mode="json"))
     return reply
+
+
+class Owners(PeerClient):
+    """Stands in for our wrapper of NATS requests: each owner answers as it is told."""
+
+    def __init__(self, claims: dict[str, PeerReply | PeerUnavailable]) -> None:  # no NATS connection
+        self._claims = claims
+        self.released: list[str] = []
+
+    async def ask(self, subject: str, message: Message) -> PeerReply:
+        owner, verb = subject.split(".")[2], subject.rsplit(".", 1)[-1]
+        if verb == "release":
+            self.released.append(owner)
+            return PeerReply(status="ok")
+        answer = self._claims[owner]
+        if isinstance(answer, PeerUnavailable):
+            raise answer
+        return answer
+
+
+def remote_booking(*owners: str) -> tuple[BookingRequest, dict[str, list[str]]]:
+    start = later()
+    request = BookingRequest(
+        id="bk-9", workflow="wf", resources=[f"node-{o}" for o in owners], start=start, end=start + timedelta(hours=1)
+    )
+    return request, {owner: [f"node-{owner}"] for owner in owners}
+
+
+def test_ours_are_local_or_named_after_us_the_others_go_to_their_owner() -> None:
+    remote = RemoteClaims(Owners({}), "a")
+    resources = [Resource(id="x"), Resource(id="y", peer="a"), Resource(id="z", peer="b"), Resource(id="w", peer="b")]
+    ours, theirs = remote.owners(resources)
+    assert [r.id for r in ours] == ["x", "y"]
+    assert theirs == {"b": ["z", "w"]}
+
+
+async def test_a_timeout_is_released_as_if_claimed_and_an_owner_nobody_serves_holds_nothing() -> None:
+    owners = Owners(
+        {
+            "b": PeerReply(status="ok"),
+            "c": PeerTimeout("no answer on jetflow.peer.c.booking.claim within 5s"),
+            "d": PeerUnavailable("nobody answers on jetflow.peer.d.booking.claim"),
+        }
+    )
+    request, theirs = remote_booking("b", "c", "d")
+    refusal = await RemoteClaims(owners, "a").claim_all(request, theirs, 1)
+    assert refusal is not None
+    assert refusal.code == "unavailable"
+    assert refusal.reason.startswith("peer c did not answer the claim of node-c")
+    assert owners.released == ["b", "c"], "b claimed, c may have: both released; d was never reached"
+
+
+async def test_an_owner_refusal_keeps_its_code_and_conflicts_and_the_others_are_released() -> None:
+    clash = Conflict(resource="node-c", start=later(), end=later(3), booking="bk-own")
+    refused = PeerReply(status="error", code="conflict", reason="resource node-c is full", conflicts=[clash])
+    broken = PeerReply(status="error", code="unexpected", reason="ServerSelectionTimeoutError: store down")
+    owners = Owners({"b": PeerReply(status="ok"), "c": refused, "d": broken})
+    request, theirs = remote_booking("b", "c", "d")
+    refusal = await RemoteClaims(owners, "a").claim_all(request, theirs, 1)
+    assert refusal is not None
+    assert (refusal.code, refusal.conflicts) == ("conflict", [clash])
+    assert refusal.reason == "peer c refused node-c: resource node-c is full"
+    assert owners.released == ["b", "d"], "d failed on its side, maybe half-way: released too; c holds nothing"
+    everyone = Owners({"b": PeerReply(status="ok"), "c": PeerReply(status="ok")})
+    request, theirs = remote_booking("b", "c")
+    assert await RemoteClaims(everyone, "a").claim_all(request, theirs, 1) is None
+    assert everyone.released == []
 
 
 @pytest.mark.timeout(180)

@@ -53,7 +53,7 @@ class PendingRelease(Document):
     resources: list[str]
     end: datetime
     """The booking's end: after it the owner holds nothing of it anyway, and the release is dropped."""
-    reason: str = ""
+    reason: str
     """Why the last attempt did not go through."""
 
     class Settings:
@@ -131,19 +131,20 @@ class RemoteClaims:
 
     async def release(self, owner: str, booking: str, resources: list[str], end: datetime) -> None:
         """Release the claims of `booking` on `owner`, now or, when it does not answer, later."""
-        release = PendingRelease(id=f"{owner}:{booking}", owner=owner, booking=booking, resources=resources, end=end)
-        why = await self._send(release)
-        if why is not None:
+        if (why := await self._send(owner, booking, resources, end)) is not None:
             log.warning("claims of booking %s on peer %s not released yet (%s); retrying", booking, owner, why)
-            release.reason = why
-            await release.save()
+            pending = PendingRelease(
+                id=f"{owner}:{booking}", owner=owner, booking=booking, resources=resources, end=end, reason=why
+            )
+            await pending.save()
 
     async def retry(self, now: datetime) -> int:
         """Send the pending releases again (drop those whose booking ended); how many went through."""
         done = 0
         for pending in await PendingRelease.find_all().limit(RETRY_BATCH).to_list():
-            if pending.end > now and (why := await self._send(pending)) is not None:
-                log.info("claims of booking %s on peer %s still not released (%s)", pending.booking, pending.owner, why)
+            owner, booking = pending.owner, pending.booking
+            if pending.end > now and (why := await self._send(owner, booking, pending.resources, pending.end)):
+                log.info("claims of booking %s on peer %s still not released (%s)", booking, owner, why)
                 continue
             await pending.delete()
             done += 1
@@ -158,17 +159,13 @@ class RemoteClaims:
                 # The store is down: the next pass tries again; the loop must not die.
                 log.exception("sending pending releases failed")
 
-    async def _send(self, pending: PendingRelease) -> str | None:
+    async def _send(self, owner: str, booking: str, resources: list[str], end: datetime) -> str | None:
         """Ask the owner to release; None when it did, else why not."""
         message = ReleaseClaims(
-            id=f"{pending.booking}:release:{pending.owner}",
-            booking=pending.booking,
-            requester=self._peer_id,
-            resources=pending.resources,
-            end=pending.end,
+            id=f"{booking}:release:{owner}", booking=booking, requester=self._peer_id, resources=resources, end=end
         )
         try:
-            reply = await self._peers.ask(subjects.booking_release(pending.owner), message)
+            reply = await self._peers.ask(subjects.booking_release(owner), message)
         except PeerUnavailable as error:
             return str(error)
         return None if reply.status == "ok" else f"{reply.code}: {reply.reason}"
