@@ -7,7 +7,7 @@ a `BookingRejected` with a code.
 """
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -74,9 +74,14 @@ class BookingRequest(Message):
 
     @model_validator(mode="after")
     def _window_order(self) -> Self:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
+        in_order(self.start, self.end)
         return self
+
+
+def in_order(start: datetime, end: datetime) -> None:
+    """Refuse a window that does not end after it starts."""
+    if end <= start:
+        raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
 
 
 class Conflict(Part):

@@ -13,7 +13,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from schemas.base import Instant, Message, Part
-from schemas.booking import MAX_RESOURCES, Conflict
+from schemas.booking import MAX_RESOURCES, Conflict, in_order
 from schemas.credentials import CredentialRequest
 from schemas.names import KubeName
 
@@ -106,8 +106,7 @@ class ClaimResources(Message):
 
     @model_validator(mode="after")
     def _window_order(self) -> Self:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
+        in_order(self.start, self.end)
         return self
 
 

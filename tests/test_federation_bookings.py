@@ -45,7 +45,9 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from pymongo.asynchronous.database import AsyncDatabase
 
+    from engine.settings import Settings
     from schemas.base import Message
+    from tests.support.engines import Engines
 
 PEERS = ("a", "b", "c")
 #: Every peer's catalog lists the three nodes (each one's owner by id) and the workflow.
@@ -201,6 +203,42 @@ async def test_an_owner_refusal_keeps_its_code_and_conflicts_and_the_others_are_
     request, theirs = remote_booking("b", "c")
     assert await RemoteClaims(everyone, "a").claim_all(request, theirs, 1) is None
     assert everyone.released == []
+
+
+async def test_an_owner_refuses_what_it_cannot_claim_with_the_reason(
+    settings: Settings, engines: Engines, client: Client
+) -> None:
+    await engines.start(settings.replace(peer_id="b", max_executions_per_booking=100))
+    await publish_catalog(client, {"id": "node-b", "peer": "b"}, {"id": "node-x", "peer": "c"}, {"id": "node-l"})
+    start = later()
+
+    def claim(booking: str, resources: list[str], count: int = 1, **schedule: Any) -> dict[str, Any]:
+        return ClaimResources(
+            id=f"{booking}:claim:b",
+            booking=booking,
+            requester="a",
+            resources=resources,
+            start=start,
+            end=start + timedelta(hours=1),
+            count=count,
+            **schedule,
+        ).model_dump(mode="json")
+
+    cases = {
+        "unknown_resource": (claim("bk-1", ["node-b", "node-x", "nope"]), "peer b owns no resource node-x, nope"),
+        "limit": (claim("bk-2", ["node-b"], 3600, cron="* * * * * *", duration=1), "more than 100 windows"),
+        "invalid": (claim("bk-3", ["node-b"], 2), "peer b counts 1 windows in the schedule, peer a 2"),
+        "schema": ({**claim("bk-4", ["node-b"]), "extra": 1}, "invalid ClaimResources"),
+    }
+    for code, (body, reason) in cases.items():
+        reply = await request_json(client, subjects.booking_claim("b"), body)
+        assert (reply["status"], reply["code"]) == ("error", code), reply
+        assert reason in reply["reason"], reply
+    # Its own resources, `local` or named after it, are claimed; a refused booking stays refused.
+    ours = await request_json(client, subjects.booking_claim("b"), claim("bk-5", ["node-b", "node-l"]))
+    assert ours["status"] == "ok", ours
+    again = await request_json(client, subjects.booking_claim("b"), claim("bk-1", ["node-b"]))
+    assert (again["code"], again["reason"]) == ("unknown_resource", "peer b owns no resource node-x, nope")
 
 
 @pytest.mark.timeout(180)
