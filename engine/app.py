@@ -34,7 +34,7 @@ from engine.control.health import health_report
 from engine.control.outcomes import Outcomes
 from engine.control.service import ControlService
 from engine.core.clock import SystemClock
-from engine.core.leader import Leadership
+from engine.core.leader import Leadership, declare_leader_gauge
 from engine.core.store import Store
 from engine.credentials.feature import CredentialsFeature
 from engine.credentials.lease import CredentialLease
@@ -99,7 +99,7 @@ class Engine:
         # Throttle commands drive the gate by default; tests may inject a gate of their own.
         self.gate: ThrottleGate = gate or CommandGate(settings)
         self.instance = f"{settings.peer.id}-{uuid.uuid4().hex[:8]}"
-        self.telemetry = setup_telemetry(VERSION, settings.telemetry.otlp_endpoint)
+        self.telemetry = setup_telemetry(VERSION, settings.telemetry.otlp_endpoint, peer=settings.peer.id)
         self.broker = NatsBroker(
             **broker_options(settings, nats_url),
             middlewares=[NatsTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)],
@@ -140,7 +140,7 @@ class Engine:
             log.info("streams created or updated: %s", ", ".join(changed))
 
         instruments = self.telemetry.instruments
-        publisher = Publisher(self.broker)
+        publisher = Publisher(self.broker, timeout=self.settings.nats.publish_timeout)
         # A dead letter must fit both a NATS message and a message of the DLQ stream (streams.stream_config).
         dead_letters = DeadLetters(
             publisher, instruments, limit=min(nc.max_payload, self.settings.nats.max_payload * 4)
@@ -181,6 +181,7 @@ class Engine:
         self.health = lambda: health(None)
 
         await control.add_query("health", subjects.ctl_health(), None, health)
+        declare_leader_gauge(self.telemetry.meter)
         runtime.features = features = Features(
             catalog=CatalogFeature(runtime),
             booking=BookingFeature(runtime),

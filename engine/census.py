@@ -1,4 +1,5 @@
-"""Executions by state, bookings by status and dead letters kept: counted from the store, exported as gauges.
+"""Executions by state, bookings by status, dead letters kept and each durable consumer's lag: counted from
+the store and the streams, exported as gauges.
 
 These are facts of the shared store and stream, not of one process, so every replica reports the same
 values (dashboards take `max`). They are counted every `census_interval` seconds with one aggregation per
@@ -27,6 +28,8 @@ from engine.executions.store import ExecutionRecord
 from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from nats.js import JetStreamContext
     from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
@@ -42,16 +45,28 @@ class Census:
         self.executions: dict[str, int] = {}
         self.bookings: dict[str, int] = {}
         self.dead_letters: int | None = None
+        self.consumers: dict[tuple[str, str], tuple[int, int, int]] = {}
+        """(stream, consumer) → messages pending (the lag), delivered but not acknowledged, redelivered."""
 
     async def take(self) -> None:
-        """Count again: two aggregations and one stream-info request."""
+        """Count again: one consumer listing per stream and one stream-info request first (a store that
+        refuses its aggregations leaves the consumers' lag counted), then two aggregations."""
+        consumers: dict[tuple[str, str], tuple[int, int, int]] = {}
+        for spec in streams.STREAMS:
+            for info in await self._js.consumers_info(spec.name):
+                consumers[spec.name, info.name] = (
+                    info.num_pending or 0,
+                    info.num_ack_pending or 0,
+                    info.num_redelivered or 0,
+                )
+        self.consumers = consumers
+        self.dead_letters = (await self._js.stream_info(streams.DLQ)).state.messages
         executions = await _count_by(ExecutionRecord, "state")
         for state, planned in (await _planned()).items():
             executions[state] = executions.get(state, 0) + planned
         self.executions = {str(state): executions.get(str(state), 0) for state in ExecutionState}
         bookings = await _count_by(BookingRecord, "status")
         self.bookings = {status: bookings.get(status, 0) for status in BOOKING_STATUSES}
-        self.dead_letters = (await self._js.stream_info(streams.DLQ)).state.messages
 
     async def run(self, interval: float) -> None:
         while True:
@@ -110,6 +125,21 @@ def _dead_letters(_: CallbackOptions) -> list[Observation]:
     return [Observation(census.dead_letters)] if census and census.dead_letters is not None else []
 
 
+def _consumers(index: int) -> Callable[[CallbackOptions], list[Observation]]:
+    def observe(_: CallbackOptions) -> list[Observation]:
+        from opentelemetry.metrics import Observation
+
+        census = _current()
+        if census is None:
+            return []
+        return [
+            Observation(counts[index], {"stream": stream, "consumer": consumer})
+            for (stream, consumer), counts in census.consumers.items()
+        ]
+
+    return observe
+
+
 def _declare(meter: Meter) -> None:
     if id(meter) in _meters:
         return
@@ -119,6 +149,16 @@ def _declare(meter: Meter) -> None:
     meter.create_observable_gauge(
         "jetflow.dead_letters.stored", [_dead_letters], description="Messages kept in the dead-letter stream."
     )
+    for index, (name, description) in enumerate(CONSUMER_GAUGES):
+        meter.create_observable_gauge(name, [_consumers(index)], description=description)
+
+
+#: The gauges of each durable consumer, in the order of `Census.consumers`' counts.
+CONSUMER_GAUGES = (
+    ("jetflow.consumer.pending", "Messages of the consumer's subjects not delivered yet: its lag."),
+    ("jetflow.consumer.ack_pending", "Messages delivered to the consumer and not acknowledged yet."),
+    ("jetflow.consumer.redelivered", "Messages delivered more than once and not acknowledged yet."),
+)
 
 
 class CensusFeature(Idle):

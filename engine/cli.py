@@ -1,6 +1,6 @@
 """The `jetflow` command: `up` (embedded default), `run` (against configured servers), `agent`, `render`,
-`peer-key`; the operator commands that speak to a running engine (`status`, `bookings`, ...) live in
-engine/ops/ and are registered here."""
+`peer-key`, `docs` (the AsyncAPI document); the operator commands that speak to a running engine (`status`,
+`bookings`, ...) live in engine/ops/ and are registered here."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from pydantic import ValidationError
@@ -58,14 +58,16 @@ def _settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("pymongo", "faststream", "jetflow.bus", "opentelemetry", "apscheduler"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+LogFormat = Annotated[
+    Literal["text", "json"] | None,
+    typer.Option("--log-format", help="text, or json: one JSON object per line [default: JETFLOW_LOG_FORMAT, text]."),
+]
+
+
+def _setup_logging(verbose: bool, settings: Settings) -> None:
+    from engine.logs import setup_logging
+
+    setup_logging(verbose=verbose, log_format=settings.telemetry.log_format)
 
 
 async def _serve(
@@ -84,16 +86,24 @@ async def _serve(
     # Before the engine starts: liveness answers while a large store opens, readiness says "starting".
     port = settings.telemetry.metrics_port
     metrics = f"http://127.0.0.1:{serve(probes, port)}/metrics (and /healthz, /readyz)" if port is not None else "off"
+    as_json = settings.telemetry.log_format == "json"
     try:
         await engine.start()
-        print(
-            f"jetflow ready\n  peer     {settings.peer.id}\n  NATS     {nats_url}\n  MongoDB  {mongo_url}\n"
-            f"{f'  leaf     {links}{chr(10)}' if links else ''}  metrics  {metrics}\n"
-            f"  try      nats --server {nats_url} req jetflow.ctl.health ''",
-            flush=True,
-        )
+        if as_json:  # a log collector reads one JSON object per line, on stdout too
+            ready = {"peer": settings.peer.id, "nats": nats_url, "mongo": mongo_url, "metrics": metrics, "leaf": links}
+            log.info("jetflow ready", extra=ready)
+        else:
+            print(
+                f"jetflow ready\n  peer     {settings.peer.id}\n  NATS     {nats_url}\n  MongoDB  {mongo_url}\n"
+                f"{f'  leaf     {links}{chr(10)}' if links else ''}  metrics  {metrics}\n"
+                f"  try      nats --server {nats_url} req jetflow.ctl.health ''",
+                flush=True,
+            )
         await stop.wait()
-        print("jetflow stopping", flush=True)
+        if as_json:
+            log.info("jetflow stopping")
+        else:
+            print("jetflow stopping", flush=True)
     finally:
         watching.cancel()
         await engine.stop()
@@ -108,12 +118,14 @@ def _without_cluster(settings: Settings) -> Settings:
     if target(settings) is not None:
         return settings
     folder = settings.peer.state_dir.resolve() / "manifests"
-    print(
-        f"jetflow: NO KUBERNETES CLUSTER FOUND (no JETFLOW_KUBECONFIG, ~/.kube/config or in-cluster account):\n"
-        f"jetflow: dispatch writes manifests to {folder} and NOTHING RUNS. Set JETFLOW_KUBECONFIG to dispatch.",
-        file=sys.stderr,
-        flush=True,
+    warning = (
+        f"NO KUBERNETES CLUSTER FOUND (no JETFLOW_KUBECONFIG, ~/.kube/config or in-cluster account): dispatch "
+        f"writes manifests to {folder} and NOTHING RUNS. Set JETFLOW_KUBECONFIG to dispatch."
     )
+    if settings.telemetry.log_format == "json":
+        log.warning(warning)
+    else:
+        print(f"jetflow: {warning}", file=sys.stderr, flush=True)
     return settings.replace(manifests_dir=folder)
 
 
@@ -174,11 +186,14 @@ def up(
         typer.Option(help="PEER=PASSWORD: a peer that may connect to --leaf-port (repeatable; JETFLOW_LEAF_PEERS)."),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Run jetflow on its embedded default: nats-server and a MongoDB-wire store under --state-dir."""
-    _setup_logging(verbose)
     remotes, peers = _pairs(leaf, "--leaf"), _pairs(leaf_peer, "--leaf-peer")
-    settings = _load(state_dir=state_dir, metrics_port=metrics_port, peer_id=peer_id, leaf_port=leaf_port)
+    settings = _load(
+        state_dir=state_dir, metrics_port=metrics_port, peer_id=peer_id, leaf_port=leaf_port, log_format=log_format
+    )
+    _setup_logging(verbose, settings)
     if remotes or peers:
         try:
             settings = settings.replace(
@@ -246,11 +261,12 @@ def run(
     metrics_port: Annotated[int | None, typer.Option(help="Port of the Prometheus /metrics endpoint.")] = None,
     peer_id: Annotated[str | None, typer.Option(help="This peer's id (JETFLOW_PEER_ID).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Run the engine alone against JETFLOW_NATS_URL and JETFLOW_MONGO_URL (for a peer's own servers, see
     `jetflow nats-config`)."""
-    _setup_logging(verbose)
-    settings = _load(metrics_port=metrics_port, peer_id=peer_id)
+    settings = _load(metrics_port=metrics_port, peer_id=peer_id, log_format=log_format)
+    _setup_logging(verbose, settings)
     nats_url, mongo_url = settings.nats.url, settings.mongo.url
     if nats_url is None or mongo_url is None:
         _fail("`jetflow run` needs JETFLOW_NATS_URL and JETFLOW_MONGO_URL (or use `jetflow up`)")
@@ -283,9 +299,9 @@ def agent(
         int | None, typer.Option(help="Stop after this many samples (default: run until stopped).")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    log_format: LogFormat = None,
 ) -> None:
     """Sample this machine (cpu, memory, load per core, disk) and publish on jetflow.metric.sample.<node>."""
-    _setup_logging(verbose)
     from schemas.subjects import metric_sample
 
     try:
@@ -294,7 +310,8 @@ def agent(
         _fail(str(error))
     from engine.throttle import agent as node_agent
 
-    settings = _settings()
+    settings = _load(log_format=log_format)
+    _setup_logging(verbose, settings)
     url = nats_url or settings.nats.url or "nats://127.0.0.1:4222"
     _run(lambda: node_agent.run(url, node, interval, count=count, settings=settings.nats))
 
@@ -319,6 +336,25 @@ def render(
     except ValueError as error:  # an invalid booking or catalog file
         _fail(str(error))
         return
+    sys.stdout.write(text)
+
+
+@app.command()
+def docs(
+    output_format: Annotated[
+        Literal["yaml", "json"], typer.Option("--format", help="yaml (for people) or json (for tools).")
+    ] = "yaml",
+) -> None:
+    """Print jetflow's AsyncAPI 3.0.0 document: every subject with its payload schema, the jetflow.ctl and
+    peer request/reply endpoints with their replies (the checked-in schemas/asyncapi.json)."""
+    import json
+
+    import yaml
+
+    from schemas.asyncapi import document
+
+    doc = document()
+    text = json.dumps(doc, indent=2) + "\n" if output_format == "json" else yaml.safe_dump(doc, sort_keys=False)
     sys.stdout.write(text)
 
 

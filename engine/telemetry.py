@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
 SERVICE_NAME = "jetflow"
+#: The resource attribute that names the peer (exported on every series as `service_namespace`).
+PEER_ATTRIBUTE = "service.namespace"
 
 #: Handler latencies in seconds: most handlers are a few store commands, a few are Kubernetes calls.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -49,6 +51,8 @@ class Instruments:
     """jetflow_ctl_requests_total{endpoint, outcome}"""
     ctl_rejected: Counter
     """jetflow_ctl_rejected_total{endpoint, code}: bad requests, answered with an error, never dead-lettered"""
+    redeliveries: Counter
+    """jetflow_redeliveries_total{subject}: deliveries of a message after its first (a retry)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,16 +100,21 @@ def context_of(headers: Mapping[str, Any] | None) -> Context:
     return propagate.extract(dict(headers or {}))
 
 
-def setup_telemetry(version: str, otlp_endpoint: str | None = None) -> Telemetry:
+def setup_telemetry(version: str, otlp_endpoint: str | None = None, *, peer: str = "local") -> Telemetry:
     """Install the global providers once; later calls return the same objects (tests start many engines).
-    Traces are exported to `otlp_endpoint` (or the standard OTEL_* endpoint) from the first call naming one."""
+    Traces are exported to `otlp_endpoint` (or the standard OTEL_* endpoint) from the first call naming one.
+
+    The peer id is the resource's `service.namespace`, so every exported series carries
+    `service_namespace="<peer>"` (the `peer` variable of deploy/grafana/jetflow.json), and every span too.
+    One process runs one engine; in tests, which start many, the first engine's peer names them all."""
     global _telemetry
     if _telemetry is not None:
         export_traces(_telemetry.tracer_provider, otlp_endpoint)
         return _telemetry
-    resource = Resource.create({"service.name": SERVICE_NAME, "service.version": version})
+    resource = Resource.create({"service.name": SERVICE_NAME, "service.version": version, PEER_ATTRIBUTE: peer})
     tracer_provider = TracerProvider(resource=resource)
-    meter_provider = MeterProvider(resource=resource, metric_readers=[PrometheusMetricReader()])
+    reader = PrometheusMetricReader(resource_attribute_filter=lambda key: key == PEER_ATTRIBUTE)
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
     export_traces(tracer_provider, otlp_endpoint)
     trace.set_tracer_provider(tracer_provider)
     metrics.set_meter_provider(meter_provider)
@@ -122,6 +131,9 @@ def setup_telemetry(version: str, otlp_endpoint: str | None = None) -> Telemetry
         ctl_requests=meter.create_counter("jetflow.ctl.requests", description="jetflow.ctl requests, by outcome."),
         ctl_rejected=meter.create_counter(
             "jetflow.ctl.rejected", description="jetflow.ctl requests refused as bad input, by endpoint and code."
+        ),
+        redeliveries=meter.create_counter(
+            "jetflow.redeliveries", description="Messages delivered again after a failed or timed-out delivery."
         ),
     )
     _telemetry = Telemetry(

@@ -36,14 +36,17 @@ class BookingRequest(Message):
     end: Instant = Field(description="End of the booked window; after `start`.")
     cron: str | None = Field(
         default=None,
-        description="Schedule of executions within the window: 5 fields, or 6 with seconds first. "
-        "None runs once at `start`.",
+        description="Schedule of executions within the window, in UTC: 5 fields, or 6 with seconds first. "
+        "None runs once at `start`. UNLIKE CRONTAB, when both day of month and weekday are restricted an "
+        "occurrence must match BOTH (`0 0 13 * fri`: Friday the 13th only; crontab fires on every 13th and "
+        "every Friday): book two crons for crontab's either-or.",
     )
     duration: timedelta | None = Field(
         default=None,
         description="Length of each execution, in seconds or ISO 8601 (PT10M); positive. "
-        "None: a one-shot booking runs until the window ends; a cron execution holds one cron step "
-        "(1 s with a seconds field, else 1 min).",
+        "None: a one-shot booking runs until the window ends; a cron booking is given JETFLOW_CRON_DURATION "
+        "(300 s by default), shortened to the shortest gap between two of its occurrences so they never "
+        "overlap; the duration given is stored with the booking.",
     )
     requester: str | None = Field(default=None, description="Who asked, for audit.")
     labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels, copied to the executions.")

@@ -4,7 +4,9 @@ Schema names are the file names of the exported JSON Schemas and never change fo
 subject map is what lets one decoder validate any inbound message without knowing its handler.
 """
 
-from schemas import subjects
+from pydantic import BaseModel
+
+from schemas import queries, replies, subjects
 from schemas.base import Message
 from schemas.booking import BookingCancel, BookingCancelled, BookingConfirmed, BookingRejected, BookingRequest
 from schemas.catalog import Resource, Workflow
@@ -26,6 +28,7 @@ from schemas.peer import (
     ClaimResources,
     DeleteSecret,
     IssueCredential,
+    PeerReply,
     PrepareNamespace,
     ReleaseClaims,
     ReleaseNamespace,
@@ -83,3 +86,61 @@ def model_for_subject(subject: str) -> type[Message] | None:
     if prefix == subjects.METRIC_SAMPLE_PREFIX and node:
         return MetricSample
     return None
+
+
+#: The `jetflow.ctl` requests, exported beside the messages (they are not events: no id, no version).
+QUERIES: dict[str, type[BaseModel]] = {
+    "query.get": queries.Get,
+    "query.list_page": queries.ListPage,
+    "query.booking_list": queries.BookingList,
+    "query.booking_ref": queries.BookingRef,
+    "query.execution_list": queries.ExecutionList,
+    "query.execution_cancel": queries.ExecutionCancel,
+    "query.upcoming": queries.Upcoming,
+    "query.dead_letter_list": queries.DeadLetterList,
+    "query.dead_letter_ref": queries.DeadLetterRef,
+    "query.dead_letter_replay": queries.DeadLetterReplay,
+}
+
+#: What the `jetflow.ctl` endpoints and the peers answer.
+REPLIES: dict[str, type[BaseModel]] = {
+    "reply.error": replies.CtlError,
+    "reply.health": replies.Health,
+    "reply.booking_outcome": replies.BookingOutcome,
+    "reply.cancel_outcome": replies.CancelOutcome,
+    "reply.booking_record": replies.BookingRecordReply,
+    "reply.booking_page": replies.BookingPage,
+    "reply.execution": replies.ExecutionReply,
+    "reply.execution_page": replies.ExecutionPage,
+    "reply.execution_cancel": replies.ExecutionCancelReply,
+    "reply.pause": replies.PauseReply,
+    "reply.schedule_status": replies.ScheduleStatus,
+    "reply.dispatch_status": replies.DispatchStatus,
+    "reply.throttle_status": replies.ThrottleStatus,
+    "reply.sweep": replies.SweepReply,
+    "reply.resource_page": replies.ResourcePage,
+    "reply.workflow_page": replies.WorkflowPage,
+    "reply.credential_outcome": replies.CredentialOutcome,
+    "reply.credential_lease": replies.CredentialLeaseReply,
+    "reply.dead_letter_page": replies.DeadLetterPage,
+    "reply.dead_letter": replies.DeadLetterReply,
+    "reply.replay": replies.ReplayReply,
+    "peer.reply": PeerReply,
+}
+
+#: Every exported schema by name (the file name in schemas/json/, without `.json`).
+SCHEMAS: dict[str, type[BaseModel]] = {**MODELS, **QUERIES, **REPLIES}
+_NAMES: dict[type[BaseModel], str] = {model: name for name, model in SCHEMAS.items()}
+
+
+def schema_name(model: type[BaseModel]) -> str:
+    """The exported name of `model` (`booking.request`, `query.get`, `reply.health`, ...)."""
+    try:
+        return _NAMES[model]
+    except KeyError:
+        raise ValueError(f"{model.__name__} is not an exported schema (schemas.registry)") from None
+
+
+def schema_id(name: str) -> str:
+    """The `$id` of the exported schema `name`: a URN, stable for the schema's version."""
+    return f"urn:jetflow:schema:{name}"

@@ -294,3 +294,24 @@ async def test_a_large_booking_does_not_hold_up_a_small_one_and_lists_every_exec
     assert [item["id"] for item in deep["items"]] == confirmed["executions"][501:504]  # no booking filter either
     stored = await engine.store.db["executions"].count_documents({"booking": "large"})
     assert stored < 20  # only those within the scheduler's horizon (10 minutes) are written
+
+
+async def test_a_cron_booking_without_duration_holds_each_execution_for_the_default(
+    engines: Engines, settings: Settings, client: Client
+) -> None:
+    await engines.runtime(settings.replace(cron_duration=120.0))
+    await register(client, NODE)  # capacity 1: the booking's executions must not overlap each other
+    hourly = await request_json(client, "jetflow.ctl.booking.request", booking("bk-h", 60, 240, cron="0 * * * *"))
+    assert hourly["status"] == "confirmed", hourly
+    every_minute = booking("bk-m", 300, 310, cron="* * * * *")
+    assert (await request_json(client, "jetflow.ctl.booking.request", every_minute))["status"] == "confirmed"
+    for booking_id, seconds in (("bk-h", 120), ("bk-m", 60)):
+        record = await request_json(client, "jetflow.ctl.booking.get", {"id": booking_id})
+        assert record["request"]["duration"] == f"PT{seconds // 60}M"  # stored with the booking
+        page = await request_json(client, "jetflow.ctl.execution.list", {"booking": booking_id})
+        lengths = [
+            (datetime.fromisoformat(e["window_end"]) - datetime.fromisoformat(e["planned_at"])).total_seconds()
+            for e in page["items"]
+        ]
+        assert set(lengths[:-1]) == {seconds}  # the last one ends with the booking at the latest
+        assert 0 < lengths[-1] <= seconds

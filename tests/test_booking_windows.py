@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import TypeAdapter
 
 from engine.claims.cron import CronError, TooManyOccurrences
-from engine.claims.windows import Window, execution_id, execution_windows
+from engine.claims.windows import Schedule, Window, execution_id, execution_windows, with_default_duration
 from schemas.names import KubeName
 
 SECOND = timedelta(seconds=1)
@@ -142,3 +143,38 @@ def test_long_booking_ids_are_shortened_into_valid_unique_names(booking: str) ->
 def test_execution_id_needs_an_aware_occurrence() -> None:
     with pytest.raises(ValueError, match="aware"):
         execution_id("bk-42", datetime(2026, 12, 1, 14, 30))
+
+
+# --- the default duration of a cron booking's executions ------------------------------------------------
+
+FIVE_MINUTES = timedelta(minutes=5)
+
+
+def _decided(start: datetime, end: datetime, cron: str | None, duration: timedelta | None = None) -> Schedule:
+    schedule = Schedule(start, end, cron, duration)
+    return with_default_duration(schedule, schedule.spans(100_000), FIVE_MINUTES)
+
+
+@pytest.mark.parametrize(
+    ("cron", "expected"),
+    [
+        ("0 * * * *", FIVE_MINUTES),  # hourly: the default
+        ("*/1 * * * *", timedelta(minutes=1)),  # every minute: until the next one, never overlapping
+        ("0,2 * * * *", timedelta(minutes=2)),  # the shortest gap of the schedule
+        ("0-10 30 10 * * *", timedelta(seconds=1)),  # a burst one second apart: one second each
+        ("0 10 * * *", FIVE_MINUTES),  # one occurrence in the window
+    ],
+)
+def test_a_cron_booking_without_duration_gets_the_default_or_its_shortest_gap(cron: str, expected: timedelta) -> None:
+    decided = _decided(utc(10), utc(12), cron)
+    assert decided.duration == expected
+    windows = decided.windows(100_000)
+    assert all(w.end - w.start <= expected for w in windows)
+    assert all(earlier.end <= later.start for earlier, later in itertools.pairwise(windows))
+
+
+def test_a_given_duration_and_a_one_shot_booking_are_left_alone() -> None:
+    given = Schedule(utc(10), utc(12), "0 * * * *", timedelta(minutes=50))
+    assert with_default_duration(given, given.spans(10), FIVE_MINUTES) is given
+    once = Schedule(utc(10), utc(12))
+    assert with_default_duration(once, once.spans(10), FIVE_MINUTES) is once

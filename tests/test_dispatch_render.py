@@ -18,6 +18,19 @@ if TYPE_CHECKING:
     import pytest
 
 
+def _catalog(folder: Path) -> Path:
+    catalog = folder / "catalog.json"
+    catalog.write_text(
+        json.dumps(
+            {
+                "resources": [r.model_dump(mode="json") for r in RESOURCES.values()],
+                "workflows": [TWO_CLUSTERS.model_dump(mode="json")],
+            }
+        )
+    )
+    return catalog
+
+
 def test_render_booking_file_prints_every_manifest_in_order(tmp_path: Path) -> None:
     booking = tmp_path / "booking.json"
     booking.write_text(
@@ -31,15 +44,7 @@ def test_render_booking_file_prints_every_manifest_in_order(tmp_path: Path) -> N
             }
         )
     )
-    catalog = tmp_path / "catalog.json"
-    catalog.write_text(
-        json.dumps(
-            {
-                "resources": [r.model_dump(mode="json") for r in RESOURCES.values()],
-                "workflows": [TWO_CLUSTERS.model_dump(mode="json")],
-            }
-        )
-    )
+    catalog = _catalog(tmp_path)
     result = CliRunner().invoke(app, ["render", str(booking), "--catalog", str(catalog)])
     assert result.exit_code == 0, result.output
     documents = list(yaml.safe_load_all(result.stdout))
@@ -64,3 +69,14 @@ def test_up_without_cluster_writes_manifests_to_the_state_dir(
     assert "NO KUBERNETES CLUSTER FOUND" in capsys.readouterr().err
     configured = Settings.load(state_dir=tmp_path, kubeconfig=tmp_path / "kubeconfig", _env_file=None)
     assert _without_cluster(configured).kube.manifests_dir is None
+
+
+def test_render_gives_a_cron_booking_without_duration_its_default_window(tmp_path: Path) -> None:
+    booking = tmp_path / "booking.json"
+    cron = {"id": "bk-7", "workflow": "alpr", "resources": ["node-a"], "cron": "0 * * * *"}
+    booking.write_text(json.dumps({**cron, "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T18:00:00Z"}))
+    catalog = _catalog(tmp_path)
+    result = CliRunner().invoke(app, ["render", str(booking), "--catalog", str(catalog)])
+    assert result.exit_code == 0, result.output
+    workflow = list(yaml.safe_load_all(result.stdout))[-1]
+    assert workflow["spec"]["activeDeadlineSeconds"] == 300  # JETFLOW_CRON_DURATION, not one cron tick

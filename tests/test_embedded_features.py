@@ -1,7 +1,7 @@
 """The SQLite engine's planner answers kept across writes (engine/embedded/features.py), the keyed lookup of
-`{_id, ...}` filters (engine/embedded/keyed.py) and the index of multikey entries by document (engines.py): no
-whole-collection pass per transition, the same results as mongoeco's own engine after a write of a type the
-collection did not hold, and overrides that still apply.
+`{_id, ...}` filters (engine/embedded/keyed.py), long `$in`/`$nin` lists (engine/embedded/membership.py) and the
+index of multikey entries by document (engines.py): no whole-collection pass per transition, the same results
+as mongoeco's own engine after a write of a type the collection did not hold, and overrides that still apply.
 """
 
 from __future__ import annotations
@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from bson import DBRef, Decimal128
+from mongoeco.core.query_plan import AndCondition, InCondition, NotInCondition, OrCondition
 from mongoeco.engines import sqlite
+from pymongo.errors import OperationFailure
 
-from engine.embedded import features
+from engine.embedded import features, membership
 from engine.embedded.engines import PatchedSQLiteEngine
 from tests.test_embedded_store import served
 
@@ -29,6 +31,8 @@ OVERRIDDEN = {
     "_select_first_document_for_plan": ("db_name", "coll_name", "plan", "hint", "context"),
     "_validate_document_against_unique_indexes": ("db_name", "coll_name", "document", "scan_payload_id"),
     "_connect_sync": (),
+    "_translate_query_plan_with_multikey": ("db_name", "coll_name", "plan"),
+    "_sort_requires_python": ("db_name", "coll_name", "plan", "sort"),
 }
 #: One feature question per kind features.py revises: (method arguments after db and collection, a document).
 QUESTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -223,3 +227,104 @@ async def test_a_write_finds_its_multikey_entries_by_index(tmp_path: Path) -> No
             assert "(collection_id=? AND storage_key=?)" in plan, plan
         else:  # if this fails, mongoeco indexes it itself now: drop MULTIKEY_BY_DOCUMENT from engines.py
             assert "storage_key=?" not in plan, plan
+
+
+#: More values than SQLite's expression depth lets mongoeco 4.11.0 translate in one `$in` (~450).
+LONG = 1_000
+#: Executions stored for the long-list test (the cost of a long `$in` on a field grows with values × rows).
+ROWS = 600
+
+
+async def long_lists(executions: AsyncCollection[dict[str, Any]]) -> dict[str, object]:
+    """What each kind of command answers with a LONG-value `$in` and `$nin`, on ROWS stored executions."""
+    await executions.insert_many([execution(i) for i in range(ROWS)])
+    await executions.create_index([("state", 1), ("n", 1)])
+    wanted = [f"bk-{i}" for i in range(0, 2 * LONG, 2)]  # every other booking, half of them stored
+    inside = {"booking": {"$in": wanted}, "state": "planned"}
+    outside = {"booking": {"$nin": wanted}, "state": {"$ne": "gone"}}
+    found = [doc["n"] async for doc in executions.find(inside).sort("n", -1)]
+    others = [doc["n"] async for doc in executions.find(outside).sort("n", 1)]
+    counted = await executions.count_documents(inside)
+    updated = (await executions.update_many(inside, {"$set": {"state": "due"}})).modified_count
+    distinct = sorted(await executions.distinct("state", {"booking": {"$in": wanted}}))
+    every_third = [execution(i)["_id"] for i in range(0, 3 * LONG, 3)]  # keyed by primary key (keyed.py)
+    deleted = (await executions.delete_many({"_id": {"$in": every_third}})).deleted_count
+    return {
+        "found": found,
+        "others": others,
+        "counted": counted,
+        "updated": updated,
+        "distinct": distinct,
+        "deleted": deleted,
+        "left": await executions.count_documents({}),
+    }
+
+
+@pytest.mark.timeout(120)
+async def test_long_in_and_nin_lists_answer_as_mongodb_would(tmp_path: Path) -> None:
+    async with served(PatchedSQLiteEngine(str(tmp_path / "store.sqlite3"))) as executions:
+        answers = await long_lists(executions)
+    evens = list(range(0, ROWS, 2))
+    assert answers == {
+        "found": evens[::-1],
+        "others": list(range(1, ROWS, 2)),
+        "counted": ROWS // 2,
+        "updated": ROWS // 2,
+        "distinct": ["due"],
+        "deleted": ROWS // 3,
+        "left": ROWS - ROWS // 3,
+    }
+
+
+@pytest.mark.timeout(60)
+async def test_the_library_alone_still_refuses_long_in_lists(tmp_path: Path) -> None:
+    """When this fails, mongoeco translates long lists itself: drop membership.py and its two overrides."""
+    async with served(sqlite.SQLiteEngine(str(tmp_path / "library.sqlite3"))) as executions:
+        await executions.insert_many([execution(i) for i in range(10)])
+        with pytest.raises(OperationFailure, match="Expression tree is too large"):
+            await executions.count_documents({"booking": {"$in": [f"bk-{i}" for i in range(LONG)]}})
+
+
+def test_a_long_list_becomes_a_shallow_tree_of_short_ones() -> None:
+    def depth(plan: object) -> int:
+        if isinstance(plan, AndCondition | OrCondition):
+            return 1 + max(depth(clause) for clause in plan.clauses)
+        assert isinstance(plan, InCondition | NotInCondition)
+        assert len(plan.values) <= membership.CHUNK
+        return 0
+
+    values = tuple(range(100_000))
+    tree = membership.nested(AndCondition((InCondition("a", values), NotInCondition("b", values[:250]))))
+    assert isinstance(tree, AndCondition)
+    wide, narrow = tree.clauses
+    assert isinstance(wide, OrCondition)
+    assert isinstance(narrow, AndCondition)
+    assert depth(wide) == 10  # 1,000 chunks, paired up: ceil(log2(1000))
+    leaves: list[object] = []
+
+    def collect(plan: object) -> None:
+        if isinstance(plan, AndCondition | OrCondition):
+            for clause in plan.clauses:
+                collect(clause)
+        else:
+            assert isinstance(plan, InCondition)
+            leaves.extend(plan.values)
+
+    collect(wide)
+    assert tuple(leaves) == values
+    short = InCondition("a", values[: membership.CHUNK])
+    assert membership.nested(short) is short
+
+
+async def test_an_id_membership_of_strings_is_looked_up_by_primary_key(tmp_path: Path) -> None:
+    engine = PatchedSQLiteEngine(str(tmp_path / "store.sqlite3"))
+    async with served(engine) as executions:
+        await executions.insert_many([{"_id": "a"}, {"_id": 1}])
+        sql, params = engine._translate_query_plan_with_multikey("t", "c", InCondition("_id", ("a", "b")))
+        assert sql == "documents.storage_key IN (?, ?)"
+        assert params == [engine._storage_key("a"), engine._storage_key("b")]
+        # Numbers have several storage keys (1 and 1.0 are one `_id`): the library's own path, which leaves
+        # the filter to its Python matcher.
+        with pytest.raises(NotImplementedError, match="Numeric identity"):
+            engine._translate_query_plan_with_multikey("t", "c", InCondition("_id", ("a", 1.0)))
+        assert await executions.count_documents({"_id": {"$in": ["a", 1.0, "b"]}}) == 2

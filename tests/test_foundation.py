@@ -90,7 +90,9 @@ def exported(metric: str, **labels: str) -> float:
 
 
 def _labels(text: str) -> str:
-    pairs = [pair for pair in text.split(",") if pair and not pair.startswith(("otel_", "job=", "instance="))]
+    pairs = [
+        pair for pair in text.split(",") if pair and not pair.startswith(("otel_", "service_", "job=", "instance="))
+    ]
     return ",".join(sorted(pairs))
 
 

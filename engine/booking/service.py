@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from engine.claims import calendar
 from engine.claims.calendar import Reservation
 from engine.claims.cron import CronError, TooManyOccurrences
-from engine.claims.windows import Schedule, execution_id, instant
+from engine.claims.windows import Schedule, execution_id, instant, with_default_duration
 from engine.core.emit import Emit
 from engine.core.errors import PermanentError
 from engine.core.store import create_once
@@ -69,6 +69,8 @@ class Bookings:
             return _recorded(stored, sequence)
         try:
             resources, schedule, spans = await self._check(request, received_at)
+            if schedule.duration != request.duration:  # a cron booking given its default duration
+                request = request.model_copy(update={"duration": schedule.duration})
             reservation = Reservation.of(request.id, schedule, len(spans))
             theirs = await self._claim_all(request, resources, reservation, spans, prune_before=received_at)
         except Rejected as rejected:
@@ -162,6 +164,9 @@ class Bookings:
                 f"cron {request.cron!r} has no occurrence between {request.start.isoformat()} "
                 f"and {request.end.isoformat()}",
             )
+        longest = timedelta(seconds=settings.booking.cron_duration)
+        if (decided := with_default_duration(schedule, spans, longest)) is not schedule:
+            schedule, spans = decided, await decided.expand(settings.booking.max_executions)
         known = await self._catalog.resources(request.resources)
         if missing := [name for name in request.resources if name not in known]:
             raise reject("unknown_resource", f"unknown resource(s): {', '.join(missing)}")

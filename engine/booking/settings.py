@@ -32,6 +32,14 @@ class BookingSettings(BaseSettings):
         gt=0,
         description="Longest booking window in seconds (end - start).",
     )
+    cron_duration: float = Field(
+        validation_alias="JETFLOW_CRON_DURATION",
+        default=300.0,
+        gt=0,
+        description="Seconds each execution of a cron booking without `duration` holds its resources (and may run: "
+        "the workflow's activeDeadlineSeconds), shortened to the shortest gap between two of its occurrences so "
+        "they never overlap. Given to the booking when it is decided, and stored with it.",
+    )
     past_tolerance: float = Field(
         validation_alias="JETFLOW_PAST_TOLERANCE",
         default=300.0,

@@ -184,6 +184,8 @@ class Consumers:
             deliveries=meta.num_delivered,
             label=label,
         )
+        if meta.num_delivered > 1:
+            self._instruments.redeliveries.add(1, {"subject": label})
         outcome = "ok"
         delay: float | None = None  # a TemporaryError's own delay; None: the backoff
         try:

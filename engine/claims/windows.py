@@ -2,11 +2,14 @@
 
 A one-shot booking (no cron) runs once: it holds its resources for its whole window, or for
 `duration` from its start. A cron booking runs at each occurrence and holds its resources from there
-for `duration`. Without a duration it holds them for the cron's own tick (one second when the cron has
-a seconds field, one minute otherwise): short and predictable, where "until the next occurrence" would
-leave the last one without an end and hold a sparse schedule's resources idle for days. The original
-system's load test ("0-10 30 14 1 12 *") thus books eleven one-second slots. No window extends past
-the end of the booking.
+for `duration`. A cron booking decided without one is given one when it is decided (`with_default_duration`):
+`JETFLOW_CRON_DURATION` (5 minutes), shortened to the shortest gap between two of its occurrences, so its
+executions never overlap each other (a capacity-1 resource takes any cron) and a sparse schedule does not
+hold its resources idle for days. The duration is stored with the booking, so a later change of the
+setting never moves the windows of a decided booking. The original system's load test
+("0-10 30 14 1 12 *", one second apart) thus still books eleven one-second slots: give it a `duration`.
+No window extends past the end of the booking. (A schedule stored without a duration, by an older version,
+keeps the old meaning: one cron tick, a second with a seconds field, else a minute.)
 
 Execution ids are derived, not drawn: the same booking and occurrence always give the same id, so a
 replayed booking upserts the same executions instead of scheduling them twice.
@@ -21,7 +24,9 @@ them, lazily, for the scheduler's horizon and for listings.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
+import itertools
 import threading
 from array import array
 from collections import OrderedDict
@@ -137,6 +142,18 @@ class Schedule:
         if self.cron is None or cached:
             return self.spans(limit)
         return await asyncio.to_thread(self.spans, limit)
+
+
+def with_default_duration(schedule: Schedule, spans: Spans, longest: timedelta) -> Schedule:
+    """`schedule` with the default length of a cron execution when it has none: `longest`, or the shortest
+    gap between two consecutive occurrences of `spans` if that is shorter. Unchanged otherwise."""
+    if schedule.cron is None or schedule.duration is not None:
+        return schedule
+    length = longest
+    if len(spans) > 1:
+        gap = min(later - earlier for earlier, later in itertools.pairwise(spans.starts))
+        length = min(longest, gap * _MICROSECOND)
+    return dataclasses.replace(schedule, duration=length)
 
 
 _lock = threading.Lock()

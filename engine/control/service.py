@@ -10,6 +10,12 @@ Bad requests get a JSON error reply naming the problem (also sent as the micro s
 headers, which `nats req` shows) and are counted as rejected (`jetflow_ctl_rejected_total{endpoint,
 code}`). They are not dead-lettered: the requester has the answer, and there is nothing to replay (a
 dead letter would fire the DLQ alert for an operator's typo).
+
+Every endpoint is one of `schemas.contract.CTL`, with the request model listed there: the micro service
+advertises its request and response schemas in the endpoint's metadata (`request_schema`,
+`response_schema`, `error_schema`: the `$id`s of schemas/json/), and an endpoint the contract does not list,
+or lists with another request model, is refused when it is added, so the AsyncAPI document and the
+metadata cannot drift from what is served.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from opentelemetry import trace
 from engine.bus.decode import Rejection, decode
 from engine.core.errors import PermanentError
 from engine.telemetry import context_of
+from schemas.contract import ctl_endpoint
+from schemas.registry import schema_id, schema_name
+from schemas.replies import CtlError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -66,6 +75,22 @@ class InvalidRequest(PermanentError):
 
 def _json(data: dict[str, Any]) -> bytes:
     return json.dumps(data, default=str, separators=(",", ":")).encode()
+
+
+def endpoint_metadata(name: str, subject: str, model: type[BaseModel] | None) -> dict[str, str]:
+    """The micro endpoint metadata of a contract endpoint; `ValueError` if the contract does not list it so."""
+    listed = ctl_endpoint(subject)
+    if listed is None or listed.name != name or listed.request is not model:
+        raise ValueError(
+            f"jetflow.ctl endpoint {name} on {subject} (request {getattr(model, '__name__', None)}) is not the one "
+            "schemas/contract.py lists: add it there (the AsyncAPI document and the metadata are made from it)"
+        )
+    metadata = {"summary": listed.summary, "error_schema": schema_id(schema_name(CtlError))}
+    if listed.request is not None:
+        metadata["request_schema"] = schema_id(schema_name(listed.request))
+    if listed.reply is not None:
+        metadata["response_schema"] = schema_id(schema_name(listed.reply))
+    return metadata
 
 
 class ControlService:
@@ -119,7 +144,7 @@ class ControlService:
 
             await self._respond(name, request, answer)
 
-        await self._endpoint(name, subject, handle)
+        await self._endpoint(name, subject, handle, model)
 
     async def add_command[M: Message](
         self,
@@ -175,11 +200,12 @@ class ControlService:
 
             await self._respond(name, request, answer)
 
-        await self._endpoint(name, subject, handle)
+        await self._endpoint(name, subject, handle, model)
 
-    async def _endpoint(self, name: str, subject: str, handler: Endpoint) -> None:
+    async def _endpoint(self, name: str, subject: str, handler: Endpoint, model: type[BaseModel] | None) -> None:
         if self._service is None:
             raise RuntimeError("control service not started")
+        metadata = endpoint_metadata(name, subject, model)
 
         async def concurrently(request: Request) -> None:
             # nats-py calls an endpoint's handler for one request at a time: a command waiting for its
@@ -189,7 +215,7 @@ class ControlService:
             self._inflight.add(task)
             task.add_done_callback(self._done)
 
-        await self._service.add_endpoint(name=name, subject=subject, handler=concurrently)
+        await self._service.add_endpoint(name=name, subject=subject, handler=concurrently, metadata=metadata)
 
     async def _traced(
         self, name: str, handler: Callable[[Request], Coroutine[Any, Any, None]], request: Request

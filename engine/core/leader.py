@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from nats.js import JetStreamContext
     from nats.js.kv import KeyValue
+    from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,8 @@ class Leadership:
     def __init__(
         self, js: JetStreamContext, key: str, holder: str, ttl: float, leader: Leader, *, replicas: int = 1
     ) -> None:
+        self.key = key
+        self.holder = holder
         self._lease = LeaderLease(js, key, holder, ttl, replicas)
         self._leader = leader
         self._campaign = Background(f"{key}-lease", self._run)
@@ -158,9 +161,37 @@ class Leadership:
         return self._lease.held
 
     def start(self) -> None:
+        _campaigns.append(self)
         self._campaign.start()
 
     async def stop(self) -> None:
         await self._campaign.stop()
         await self._leader.depose()
         await self._lease.stop()
+        if self in _campaigns:
+            _campaigns.remove(self)
+
+
+#: Every leadership of this process that campaigns now (tests run several engines in one process).
+_campaigns: list[Leadership] = []
+_gauges: set[int] = set()
+
+
+def _observe_leaders(_: CallbackOptions) -> list[Observation]:
+    from opentelemetry.metrics import Observation
+
+    return [
+        Observation(1 if campaign.held else 0, {"lease": campaign.key, "replica": campaign.holder})
+        for campaign in _campaigns
+    ]
+
+
+def declare_leader_gauge(meter: Meter) -> None:
+    """`jetflow_leader{lease, replica}`: 1 while the replica (its instance name, as `jetflow.ctl.health`'s
+    `leaders` names it) holds the lease, 0 while it campaigns. Declared once per meter."""
+    if id(meter) in _gauges:
+        return
+    _gauges.add(id(meter))
+    meter.create_observable_gauge(
+        "jetflow.leader", [_observe_leaders], description="1 while this replica holds the lease, else 0."
+    )

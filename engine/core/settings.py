@@ -9,6 +9,7 @@ names stay flat and stable whatever group a field lives in), from the environmen
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,6 +58,12 @@ class NatsSettings(BaseSettings):
         default=5.0,
         gt=0,
         description="Seconds to wait for NATS at start.",
+    )
+    publish_timeout: float = Field(
+        validation_alias="JETFLOW_PUBLISH_TIMEOUT",
+        default=5.0,
+        gt=0,
+        description="Seconds to wait for JetStream's ack of one publish; a publish is tried 3 times.",
     )
     stream_replicas: int = Field(
         validation_alias="JETFLOW_STREAM_REPLICAS",
@@ -355,6 +362,12 @@ class TelemetrySettings(BaseSettings):
         default=10.0,
         gt=0,
         description="Seconds a jetflow.ctl request waits for the outcome of its command.",
+    )
+    log_format: Literal["text", "json"] = Field(
+        validation_alias="JETFLOW_LOG_FORMAT",
+        default="text",
+        description="`text`: a line per record for people; `json`: one JSON object per line (time, level, logger, "
+        "message, and trace_id / span_id while a span is active) for log collectors. `--log-format` overrides it.",
     )
     health_timeout: float = Field(
         validation_alias="JETFLOW_HEALTH_TIMEOUT",

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from engine.claims.windows import execution_id, execution_windows
+from engine.claims.windows import Schedule, execution_id, instant, with_default_duration
 from engine.core.errors import PermanentError
 from engine.dispatch.manifests import manifests
 from engine.dispatch.plan import DispatchConfig, Plan
@@ -35,13 +35,21 @@ def to_yaml(documents: list[dict[str, Any]]) -> str:
 
 
 def booking_plan(
-    booking: BookingRequest, workflow: Workflow, resources: dict[str, Resource], config: DispatchConfig, *, limit: int
+    booking: BookingRequest,
+    workflow: Workflow,
+    resources: dict[str, Resource],
+    config: DispatchConfig,
+    *,
+    limit: int,
+    cron_duration: timedelta,
 ) -> Plan:
-    """The first execution of `booking`, as it would be dispatched at its planned time."""
-    windows = execution_windows(booking.start, booking.end, booking.cron, booking.duration, limit)
-    if not windows:
+    """The first execution of `booking`, as it would be dispatched at its planned time (a cron booking
+    without `duration` given its default, as when it is decided)."""
+    schedule = Schedule(booking.start, booking.end, booking.cron, booking.duration)
+    spans = schedule.spans(limit)
+    if not spans:
         raise PermanentError("the booking's cron does not fire within its window")
-    first = windows[0]
+    first = with_default_duration(schedule, spans, cron_duration).window(instant(spans.starts[0]))
     return Plan(
         execution=execution_id(booking.id, first.start),
         booking=booking.id,
@@ -79,7 +87,14 @@ def render(target: str, settings: Settings, *, catalog: Path | None = None) -> s
             if booking.workflow not in workflows:
                 raise PermanentError(f"workflow '{booking.workflow}' is not in {catalog}")
             workflow = workflows[booking.workflow]
-        plan = booking_plan(booking, workflow, resources, config, limit=settings.booking.max_executions)
+        plan = booking_plan(
+            booking,
+            workflow,
+            resources,
+            config,
+            limit=settings.booking.max_executions,
+            cron_duration=timedelta(seconds=settings.booking.cron_duration),
+        )
     else:
         plan = asyncio.run(_execution_plan(target, settings, config))
     return to_yaml(manifests(plan))

@@ -17,7 +17,6 @@ workflow's remote peers prepare the same namespace on their clusters before the 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import logging
 from dataclasses import replace
@@ -134,16 +133,20 @@ class Dispatcher:
     async def _loop(self) -> None:
         # hera takes seconds to import: in a thread, not on the event loop at the first dispatch.
         await asyncio.to_thread(importlib.import_module, "hera.workflows")
+        woken = False
         while True:
             self._wake.clear()
             try:
-                await self.run_pass()
+                await self.run_pass(woken=woken)
             except TemporaryError as error:
                 log.warning("dispatch pass stopped, retried in %gs: %s", self._settings.dispatch.refill, error)
             except Exception:
                 log.exception("dispatch pass failed; retried in %gs", self._settings.dispatch.refill)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(self._wake.wait(), self._settings.dispatch.refill)
+                woken = True
+            except TimeoutError:
+                woken = False
             # Wakes that come in a burst (ten due executions a second) make one pass, not ten: a pass
             # reads up to PASS_SIZE due executions, and at the running limit every pass reads them all again.
             await asyncio.sleep(WAKE_GAP)
@@ -173,8 +176,15 @@ class Dispatcher:
         )
         return replace(decision, expired=[record for record in queue if now >= record.window_end])
 
-    async def run_pass(self) -> None:
-        """Dispatch what the limits allow; executions blocked by a remote peer get only the slots left."""
+    async def run_pass(self, *, woken: bool = False) -> None:
+        """Dispatch what the limits allow; executions blocked by a remote peer get only the slots left.
+
+        A `woken` pass (a due event, say) at the running limit stops after counting the slots: nothing can be
+        dispatched, and reading the whole queue on every wake at the limit kept the store busy enough to
+        slow every other command. The periodic pass still reads it (waiting reasons, windows that ended).
+        """
+        if woken and await self._at_running_limit():
+            return
         decision = await self.decide(exclude=frozenset(self.blocked))
         for execution, reason in decision.waiting.items():
             if self.waiting.get(execution) != reason:
@@ -186,6 +196,11 @@ class Dispatcher:
             still_due = {record.id for record in retry.dispatch} | set(retry.waiting)
             self.blocked = {execution: why for execution, why in self.blocked.items() if execution in still_due}
             await self._apply(retry)
+
+    async def _at_running_limit(self) -> bool:
+        collection = ExecutionRecord.get_pymongo_collection()
+        running = await collection.count_documents({"state": {"$in": ACTIVE}})
+        return running >= self._settings.dispatch.max_running
 
     async def _apply(self, decision: limits.Decision[ExecutionRecord]) -> None:
         for record in decision.expired:

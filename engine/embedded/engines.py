@@ -1,8 +1,9 @@
 """mongoeco's two storage engines, minus the whole-collection scans per write. Pinned to mongoeco 4.11.0.
 
-Four fixes, each an override of one library method that calls the library's own code: the `_id` scan of an
+Five fixes, each an override of one library method that calls the library's own code: the `_id` scan of an
 insert (below), and, on SQLite only, the planner's feature passes after every write (features.py), the scan of
-a filter on `_id` and other fields (keyed.py), and a missing index (MULTIKEY_BY_DOCUMENT, below).
+a filter on `_id` and other fields (keyed.py), long `$in` lists SQLite refuses (membership.py), and a missing
+index (MULTIKEY_BY_DOCUMENT, below).
 tests/test_embedded_store.py and test_embedded_features.py fail if an override stops applying.
 
 Why: on every single-document insert, and on the engine's overwrite path (a document stored again under its
@@ -46,7 +47,7 @@ from mongoeco.core.filtering import QueryEngine
 from mongoeco.core.identity import id_contains_numeric_value
 from mongoeco.engines import memory, sqlite
 
-from engine.embedded import features, keyed
+from engine.embedded import features, keyed, membership
 
 __all__ = ["PatchedMemoryEngine", "PatchedSQLiteEngine"]
 
@@ -83,8 +84,9 @@ class PatchedMemoryEngine(memory.MemoryEngine):
 
 
 class PatchedSQLiteEngine(sqlite.SQLiteEngine):
-    """Also keeps planner answers across writes (features.py), looks `{_id, ...}` up by key (keyed.py) and
-    indexes `multikey_entries` by document (MULTIKEY_BY_DOCUMENT)."""
+    """Also keeps planner answers across writes (features.py), looks `{_id, ...}` up by key (keyed.py),
+    translates long `$in` / `$nin` lists in SQL SQLite accepts (membership.py) and indexes `multikey_entries`
+    by document (MULTIKEY_BY_DOCUMENT)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -152,6 +154,18 @@ class PatchedSQLiteEngine(sqlite.SQLiteEngine):
         if selected is None or not QueryEngine.match_plan(selected[1], plan):
             return None
         return selected
+
+    def _translate_query_plan_with_multikey(self, db_name: str, coll_name: str, plan: Any) -> tuple[str, list[object]]:
+        if (ids := keyed.id_membership(plan)) is not None:  # by primary key (keyed.py)
+            keys: list[object] = [self._storage_key(value) for value in ids.values]
+            return f"documents.storage_key IN ({', '.join('?' * len(keys))})", keys
+        fragment: tuple[str, list[object]] = super()._translate_query_plan_with_multikey(
+            db_name, coll_name, membership.nested(plan)
+        )
+        return fragment
+
+    def _sort_requires_python(self, db_name: str, coll_name: str, plan: Any, sort: Any) -> bool:
+        return bool(super()._sort_requires_python(db_name, coll_name, membership.nested(plan), sort))
 
     def _stored_payloads(self, db_name: str, coll_name: str, keys: set[str | None]) -> list[str]:
         """The written documents as the write left them in mongoeco's `documents` table (by primary key)."""

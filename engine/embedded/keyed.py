@@ -14,11 +14,19 @@ to whenever its SQL cannot express a filter. The engine's callers ask this only 
 custom dialect (they fall back to Python themselves otherwise). Numeric ids keep the library's path: 1 and 1.0
 are one `_id` but not one storage key.
 
-To report upstream: use the storage key whenever an `$and` holds an `_id` equality, not only for a bare one.
+The same holds for `{_id: {$in: [...]}}` of strings or ObjectIds inside any filter (a read of known executions or
+bookings): mongoeco compiles it to one `json_extract` test and one multikey `EXISTS` per value and row, O(rows ×
+values) (100 ids took 0.3 s on 5,000 documents, 400 took 3 s). `id_membership` gives engines.py such a clause, which
+it translates as `storage_key IN (...)` with the library's own storage keys: the primary key finds the documents.
+No other value type qualifies (a regex in `$in` is a pattern, a number has several storage keys).
+
+To report upstream: use the storage key whenever an `$and` holds an `_id` equality, not only for a bare one, and
+for an `_id` `$in` of values whose storage key is their only form.
 """
 
 from __future__ import annotations
 
+from bson import ObjectId
 from mongoeco.core.identity import id_contains_numeric_value
 from mongoeco.core.query_plan import (
     AndCondition,
@@ -30,7 +38,7 @@ from mongoeco.core.query_plan import (
     QueryNode,
 )
 
-__all__ = ["PLAIN", "id_clause"]
+__all__ = ["PLAIN", "id_clause", "id_membership"]
 
 #: Predicates checked in Python next to the `_id` lookup: field tests with no variables or expressions.
 PLAIN = (EqualsCondition, NotEqualsCondition, InCondition, NotInCondition, ExistsCondition)
@@ -47,4 +55,16 @@ def id_clause(plan: QueryNode) -> EqualsCondition | None:
             and not id_contains_numeric_value(clause.value)
         ):
             return clause
+    return None
+
+
+def id_membership(plan: QueryNode) -> InCondition | None:
+    """`plan` if it is an `_id` `$in` of strings or ObjectIds only (each has one storage key), else None."""
+    if (
+        isinstance(plan, InCondition)
+        and plan.field == "_id"
+        and plan.values
+        and all(type(value) in (str, ObjectId) for value in plan.values)
+    ):
+        return plan
     return None

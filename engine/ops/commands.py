@@ -214,7 +214,10 @@ def bookings_create(
     start: Annotated[str, typer.Option(help="Window start: now, +90s, +10m, or ISO 8601.")] = "+1m",
     end: Annotated[str, typer.Option(help="Window end, same forms.")] = "+1h",
     cron: Annotated[str | None, typer.Option(help="Cron of executions in the window (5 or 6 fields).")] = None,
-    duration: Annotated[float | None, typer.Option(help="Seconds each execution holds its resources.")] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(help="Seconds each execution holds its resources [cron default: JETFLOW_CRON_DURATION, 300]."),
+    ] = None,
     nats_url: NatsUrl = None,
     as_json: Json = False,
     timeout: Timeout = 15.0,

@@ -47,20 +47,22 @@ class Horizon:
         self._publisher = publisher
         self._transitions = transitions
 
-    async def store(self, until: datetime, *, at: datetime, bookings: Collection[str] | None = None) -> set[str]:
-        """Store the executions planned before `until` of every booking (or of `bookings`); returns the
-        bookings that stored some. Bookings are taken `PASS_SIZE` at a time, until none is left."""
-        stored: set[str] = set()
+    async def store(
+        self, until: datetime, *, at: datetime, bookings: Collection[str] | None = None
+    ) -> dict[str, list[ExecutionRecord]]:
+        """Store the executions planned before `until` of every booking (or of `bookings`); returns what
+        each booking stored, as stored. Bookings are taken `PASS_SIZE` at a time, until none is left."""
+        stored: dict[str, list[ExecutionRecord]] = {}
         for _ in range(MAX_BATCHES):  # bounded: a booking that cannot move on must not hold the pass
             done, more = await self._store_some(until, at=at, bookings=bookings)
-            stored |= done
+            stored.update(done)
             if not more:
                 break
         return stored
 
     async def _store_some(
         self, until: datetime, *, at: datetime, bookings: Collection[str] | None
-    ) -> tuple[set[str], bool]:
+    ) -> tuple[dict[str, list[ExecutionRecord]], bool]:
         # `$ne: None` as well: the stand-in store (mongoeco 4.11) matches null with `$lt`, MongoDB does not.
         query: dict[str, object] = {"next_unstored": {"$ne": None, "$lt": until}, "settled": {"$ne": True}}
         if bookings is not None:
@@ -95,7 +97,9 @@ class Horizon:
                 for record in group:
                     await self._advance(record, entering[record.id], until, at=at)
         # A full pass leaves each booking past `until` (or settled), so the next query starts further on.
-        return {booking for booking, executions in entering.items() if executions}, len(records) == PASS_SIZE
+        return {booking: executions for booking, executions in entering.items() if executions}, len(
+            records
+        ) == PASS_SIZE
 
     async def _advance(
         self, record: BookingRecord, stored: list[ExecutionRecord], until: datetime, *, at: datetime

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,8 @@ from opentelemetry import trace
 
 from engine.core.background import Background
 from engine.executions.advance import advance
-from engine.executions.states import UNFIRED_NAMES
+from engine.executions.bookings import BookingRecord
+from engine.executions.states import UNFIRED, UNFIRED_NAMES
 from engine.executions.store import ExecutionRecord
 from engine.scheduler.horizon import Horizon
 from engine.scheduler.policy import Fire, decide
@@ -33,6 +35,8 @@ from schemas import subjects
 from schemas.execution import ExecutionDue, ExecutionHeld, ExecutionMissed, ExecutionState
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from opentelemetry.metrics import Counter, Histogram
 
     from engine.bus.publisher import Publisher
@@ -55,23 +59,22 @@ PASS_SIZE = 500
 FULL_EVERY = 10
 #: Executions read per query by id (the embedded store refuses very long `$in` lists).
 READ_CHUNK = 200
+#: Runs of one instant's timer job that may overlap (see `start`).
+TIMER_INSTANCES = 1_000
 #: Timer jobs added between two yields to the event loop.
 YIELD_EVERY = 500
 
 
 def pending_query(
-    until: datetime, *, entered_since: datetime | None = None, bookings: set[str] | None = None
+    until: datetime, *, entered_since: datetime | None = None, booking: str | None = None
 ) -> dict[str, Any]:
-    """The unpaused executions left to fire before `until`: all of them; with `bookings` only theirs;
-    with `entered_since` too, those planned since then and all of the bookings' (a periodic pass)."""
+    """The unpaused executions left to fire before `until`: all of them, those planned since
+    `entered_since` (a periodic pass), or those of one `booking`."""
     query: dict[str, Any] = {"state": {"$in": UNFIRED_NAMES}, "paused": {"$ne": True}, "planned_at": {"$lt": until}}
-    reread = {"booking": {"$in": sorted(bookings)}} if bookings else None
-    if entered_since is None:
-        query.update(reread or {})
-    elif reread is None:  # never `$in: []` in an `$or`: mongoeco 4.11's SQLite planner makes it `IN ()`, an error
+    if entered_since is not None:
         query["planned_at"] = {"$gte": entered_since, "$lt": until}
-    else:
-        query["$or"] = [{"planned_at": {"$gte": entered_since}}, reread]
+    if booking is not None:
+        query["booking"] = booking
     return query
 
 
@@ -120,6 +123,8 @@ class Scheduler:
         self._fired: dict[str, datetime] = {}
         """Executions fired in this leadership, so a refill that read them just before cannot re-add them."""
         self._held: dict[str, ExecutionRecord] = {}
+        self._unannounced: dict[str, ExecutionDue] = {}
+        """Due events not published yet: the execution fired, the publish failed."""
         self._refiller = Background("scheduler-refill", self._refill_loop)
         self._refill_now = asyncio.Event()
 
@@ -132,8 +137,12 @@ class Scheduler:
 
     async def start(self) -> None:
         """Become the firing replica: load the horizon, fire what is due (catch-up), keep refilling."""
+        # An instant's timer may be armed again while its first run still awaits the store (a booking
+        # confirmed right at that second): both runs must go ahead, each firing its own group. With
+        # APScheduler's default of one running instance per job id, the second was skipped, for good.
         self._aps = AsyncIOScheduler(
-            timezone=UTC, job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": 1}
+            timezone=UTC,
+            job_defaults={"misfire_grace_time": None, "coalesce": False, "max_instances": TIMER_INSTANCES},
         )
         self._aps.start()
         await self.refill()
@@ -149,6 +158,7 @@ class Scheduler:
         self._instant_of.clear()
         self._fired.clear()
         self._held.clear()
+        self._unannounced.clear()  # the dispatcher still finds them due in the store
         self._changed.clear()
         self._loaded_until = None
 
@@ -198,68 +208,109 @@ class Scheduler:
     async def refill(self, bookings: set[str] | None = None, *, entered_since: datetime | None = None) -> int:
         """Add a job for every pending execution planned within the horizon; drop jobs gone from it.
 
-        With `bookings`, only their executions are read (a burst of confirmations costs each booking's
-        executions, not the whole horizon every time); the periodic refill reads everything, and also
-        records `missed` the paused executions whose window ended.
+        With no argument, the whole horizon is read again (a full pass), and the paused executions whose
+        window ended are recorded `missed`. With `bookings` (nudged since the last pass) only their state is
+        checked: the executions the horizon store just wrote are armed as written, a cancelled or paused
+        booking's jobs are dropped, and only a resumed one's executions are read again. With
+        `entered_since` (a periodic pass), also what entered the horizon since then.
         """
         if self._aps is None:
             return 0
         until = self._clock.now() + timedelta(seconds=self._horizon)
-        if bookings is not None and not bookings and entered_since is None:
+        full = bookings is None and entered_since is None
+        if not full and not bookings and entered_since is None:
             return 0
         stored = await self._horizon_store.store(
-            until, at=self._clock.now(), bookings=None if entered_since is not None else bookings
+            until, at=self._clock.now(), bookings=bookings if entered_since is None else None
         )
-        if entered_since is not None:
-            # The stretch that entered the horizon, and the bookings whose executions were just stored
-            # or that were nudged (wherever in the horizon those fall).
-            bookings = stored | (bookings or set())  # only their loaded jobs may be stale
-        elif bookings is None:
+        if full:
             self._loaded_until = until
-        query = pending_query(until, entered_since=entered_since, bookings=bookings)
-        documents, current = await self._read_pending(query, by_id=bookings is None or entered_since is not None)
+            documents, current = await self._read_pending(pending_query(until))
+            for stale in set(self._planned) - current:  # cancelled or paused since loaded
+                self._disarm(stale)
+            added = await self._arm_all(ExecutionRecord.model_validate(document) for document in documents)
+        else:
+            added = 0
+            if entered_since is not None:
+                documents, _ = await self._read_pending(pending_query(until, entered_since=entered_since))
+                added += await self._arm_all(ExecutionRecord.model_validate(document) for document in documents)
+            fresh = (record for records in stored.values() for record in records)
+            added += await self._arm_all(record for record in fresh if record.planned_at < until and not record.paused)
+            added += await self._recheck_bookings(bookings or set(), stored, until)
+            if entered_since is not None:
+                self._loaded_until = until
         horizon_start = self._clock.now() - timedelta(seconds=self._horizon)
         self._fired = {key: planned for key, planned in self._fired.items() if planned > horizon_start}
-        loaded = {job for job, booking in self._planned.items() if bookings is None or booking in bookings}
-        for stale in loaded - current:  # cancelled or paused since loaded
-            self._disarm(stale)
+        await self._recheck_held()
+        await self._announce_again()
+        if full:
+            await self._expire_paused()
+        return added
+
+    async def _arm_all(self, records: Iterable[ExecutionRecord]) -> int:
+        """Arm each of `records` not loaded, held or fired yet; returns how many were armed."""
         added = 0
-        for document in documents:
-            if (key := str(document["_id"])) in self._planned or key in self._held or key in self._fired:
+        for record in records:
+            if record.id in self._planned or record.id in self._held or record.id in self._fired:
                 continue
-            record = ExecutionRecord.model_validate(document)
             if record.state == ExecutionState.HELD:
                 self._held[record.id] = record
+                continue
+            if record.state not in UNFIRED:
                 continue
             self._arm(record)
             added += 1
             if added % YIELD_EVERY == 0:
                 await asyncio.sleep(0)  # let the timers due meanwhile fire on time
-        if entered_since is not None:
-            self._loaded_until = until
-        await self._recheck_held()
-        if bookings is None:
-            await self._expire_paused()
         return added
 
-    async def _read_pending(self, query: dict[str, Any], *, by_id: bool) -> tuple[list[dict[str, Any]], set[str]]:
+    async def _recheck_bookings(
+        self, bookings: set[str], stored: dict[str, list[ExecutionRecord]], until: datetime
+    ) -> int:
+        """Bring the jobs of the nudged `bookings` in line with their booking record: none for a cancelled
+        or paused booking; a resumed one's executions read again (by booking: the rare, small read)."""
+        if not bookings:
+            return 0
+        collection = BookingRecord.get_pymongo_collection()
+        states: dict[str, dict[str, Any]] = {}
+        for chunk in itertools.batched(sorted(bookings), READ_CHUNK, strict=False):
+            query = {"_id": {"$in": list(chunk)}}
+            for document in await collection.find(query, {"status": 1, "paused": 1, "stored_count": 1}).to_list():
+                states[str(document["_id"])] = document
+        loaded: dict[str, list[str]] = {}
+        for execution, booking in self._planned.items():
+            if booking in bookings:
+                loaded.setdefault(booking, []).append(execution)
+        added = 0
+        for booking in sorted(bookings):
+            state = states.get(booking)
+            if state is None or state.get("status") != "confirmed" or state.get("paused"):
+                for execution in loaded.get(booking, []):
+                    self._disarm(execution)
+            elif not loaded.get(booking) and not stored.get(booking) and state.get("stored_count", 0):
+                documents, _ = await self._read_pending(pending_query(until, booking=booking), by_id=False)
+                added += await self._arm_all(ExecutionRecord.model_validate(document) for document in documents)
+        return added
+
+    async def _read_pending(
+        self, query: dict[str, Any], *, by_id: bool = True
+    ) -> tuple[list[dict[str, Any]], set[str]]:
         """The documents `query` matches that are not loaded yet, and the ids of all it matches.
 
-        `by_id` (the periodic passes, which match mostly what is loaded already): the ids first, then
-        only the new documents, READ_CHUNK at a time. Decoding and validating 10,000 loaded executions
-        on the event loop on every pass would make the fires around it late.
+        `by_id` (the passes over the horizon, which match mostly what is loaded already): the ids first,
+        then only the new documents, READ_CHUNK at a time. Decoding and validating 10,000 loaded
+        executions on the event loop on every pass would make the fires around it late.
         """
         collection = ExecutionRecord.get_pymongo_collection()
         if not by_id:
-            documents = await collection.find(query).sort("planned_at", 1).to_list()
+            documents = await collection.find(query).to_list()
             return documents, {str(document["_id"]) for document in documents}
-        listed = await collection.find(query, {"_id": 1}).sort("planned_at", 1).to_list()
+        listed = await collection.find(query, {"_id": 1}).to_list()
         ids = [str(document["_id"]) for document in listed]
         new = [key for key in ids if key not in self._planned and key not in self._held and key not in self._fired]
         documents = []
-        for first in range(0, len(new), READ_CHUNK):
-            chunk = {**query, "_id": {"$in": new[first : first + READ_CHUNK]}}
-            documents += await collection.find(chunk).sort("planned_at", 1).to_list()
+        for chunk in itertools.batched(new, READ_CHUNK, strict=False):
+            documents += await collection.find({**query, "_id": {"$in": list(chunk)}}).to_list()
         return documents, set(ids)
 
     async def _expire_paused(self) -> None:
@@ -363,7 +414,22 @@ class Scheduler:
             planned_at=record.planned_at,
             window_end=record.window_end,
         )
-        await self._publisher.publish(subjects.EXECUTION_DUE, due, causation=record.id)
+        try:
+            await self._publisher.publish(subjects.EXECUTION_DUE, due, causation=record.id)
+        except Exception:
+            # Due in the store but not announced: sent again by the next refill (same id, so at most once).
+            self._unannounced[due.id] = due
+            raise
+
+    async def _announce_again(self) -> None:
+        """Publish the due events whose publish failed when they fired (NATS was down or too slow)."""
+        for key, due in list(self._unannounced.items()):
+            try:
+                await self._publisher.publish(subjects.EXECUTION_DUE, due, causation=due.execution)
+            except Exception as error:
+                log.warning("due event %s still not published (%r); the next refill tries again", key, error)
+                return
+            del self._unannounced[key]
 
     async def _miss(self, record: ExecutionRecord, reason: str, now: datetime) -> None:
         self._held.pop(record.id, None)
