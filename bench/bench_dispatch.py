@@ -118,7 +118,7 @@ async def main(executions: int, monitors: int) -> None:
             await asyncio.sleep(2)
             idle = await sampled_rss(engine.pid)
 
-            kube = await connect(Settings.load(kubeconfig=config, _env_file=None))
+            kube = await connect(Settings.load(kubeconfig=config, _env_file=None).kube)
             assert kube is not None
             creating = time.monotonic()
             for index in range(executions):

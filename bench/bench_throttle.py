@@ -75,7 +75,7 @@ async def raw_rate(nc: Client, round_: int, samples: int) -> float:
 async def policy_rate(engine: Engine, round_: int, samples: int, counter: CommandCounter) -> tuple[float, int]:
     runtime = engine.runtime
     assert runtime is not None
-    evaluator = Evaluator.for_runtime(runtime, durable=f"policy-{round_}")
+    evaluator = Evaluator.for_runtime(runtime, runtime.settings.throttle, durable=f"policy-{round_}")
     before = counter.total()
     started = time.perf_counter()
     await evaluator.start()

@@ -97,11 +97,11 @@ class Engine:
         self.mongo_url = mongo_url
         self.clock: Clock = clock or SystemClock()
         # Throttle commands drive the gate by default; tests may inject a gate of their own.
-        self.gate: ThrottleGate = gate or CommandGate(settings)
+        self.gate: ThrottleGate = gate or CommandGate(settings.throttle)
         self.instance = f"{settings.peer.id}-{uuid.uuid4().hex[:8]}"
         self.telemetry = setup_telemetry(VERSION, settings.telemetry.otlp_endpoint, peer=settings.peer.id)
         self.broker = NatsBroker(
-            **broker_options(settings, nats_url),
+            **broker_options(settings.nats, nats_url, name=f"jetflow:{settings.peer.id}"),
             middlewares=[NatsTelemetryMiddleware(tracer_provider=self.telemetry.tracer_provider)],
             logger=quiet.install(logging.getLogger("jetflow.bus")),
             log_level=logging.DEBUG,
@@ -122,7 +122,7 @@ class Engine:
         await (
             await connect_nats(self.settings.nats, self.nats_url, name=f"jetflow:{self.settings.peer.id}:probe")
         ).close()
-        store = await Store.connect(self.settings, DOCUMENTS, self.mongo_url)
+        store = await Store.connect(self.settings.mongo, DOCUMENTS, self.mongo_url)
         try:
             # nats-py retries an unreachable server for ever at start too (max_reconnect_attempts=-1), and
             # `jetflow run` would hang deaf to SIGTERM: bound the first connect to a few attempts.
@@ -134,8 +134,8 @@ class Engine:
             raise NatsUnavailable(f"cannot reach NATS at {self.nats_url}: {reason}") from error
         nc = self.broker.connection
         js = nc.jetstream()
-        kube = await connect_kube(self.settings)
-        changed = await ensure_streams(js, self.settings)
+        kube = await connect_kube(self.settings.kube)
+        changed = await ensure_streams(js, self.settings.nats)
         if changed:
             log.info("streams created or updated: %s", ", ".join(changed))
 
@@ -146,9 +146,20 @@ class Engine:
             publisher, instruments, limit=min(nc.max_payload, self.settings.nats.max_payload * 4)
         )
         self._outcomes = Outcomes(nc)
-        control = ControlService(nc, self.settings, publisher, self._outcomes, instruments, VERSION)
+        control = ControlService(
+            nc,
+            self.settings.telemetry,
+            publisher,
+            self._outcomes,
+            instruments,
+            VERSION,
+            peer=self.settings.peer.id,
+            max_payload=self.settings.nats.max_payload,
+        )
         await control.start()
-        consumers = Consumers(self.settings, dead_letters, instruments)
+        consumers = Consumers(
+            self.settings.consumers, dead_letters, instruments, max_payload=self.settings.nats.max_payload
+        )
         self._exhausted = await watch_exhausted(
             nc, js, dead_letters, consumers.exhausted, self.settings.nats.max_payload
         )
@@ -183,13 +194,13 @@ class Engine:
         await control.add_query("health", subjects.ctl_health(), None, health)
         declare_leader_gauge(self.telemetry.meter)
         runtime.features = features = Features(
-            catalog=CatalogFeature(runtime),
-            booking=BookingFeature(runtime),
-            throttle=Throttle(runtime),
-            schedule=Schedule(runtime),
-            dispatch=Dispatch(runtime),
-            credentials=CredentialsFeature(runtime),
-            retention=RetentionFeature(runtime),
+            catalog=CatalogFeature(),
+            booking=BookingFeature(runtime, self.settings.booking),
+            throttle=Throttle(runtime, self.settings.throttle),
+            schedule=Schedule(runtime, self.settings.scheduler),
+            dispatch=Dispatch(runtime, self.settings.dispatch),
+            credentials=CredentialsFeature(runtime, self.settings.credentials),
+            retention=RetentionFeature(runtime, self.settings.retention),
             census=CensusFeature(runtime),
         )
         features.throttle.on_release(features.schedule.release)

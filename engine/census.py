@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from nats.js import JetStreamContext
     from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-    from engine.runtime import Runtime
+    from engine.ports import Ports
 
 log = logging.getLogger(__name__)
 BOOKING_STATUSES = ("confirmed", "rejected", "cancelled")
@@ -164,7 +164,7 @@ CONSUMER_GAUGES = (
 class CensusFeature(Idle):
     """Counts on every replica, from the start of the engine to its stop."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports) -> None:
         self._runtime = runtime
         self.census = Census(runtime.js)
         self._counting = Background("census", lambda: self.census.run(runtime.settings.telemetry.census_interval))

@@ -115,7 +115,7 @@ def _without_cluster(settings: Settings) -> Settings:
     """`jetflow up` with no cluster configured writes manifests to <state_dir>/manifests, and says so."""
     from engine.kube.connect import target
 
-    if target(settings) is not None:
+    if target(settings.kube) is not None:
         return settings
     folder = settings.peer.state_dir.resolve() / "manifests"
     warning = (
@@ -285,7 +285,7 @@ def peer_key(
         private = generate_private_key()
         print(f"JETFLOW_PEER_PRIVATE_KEY={private}\npublic key: {public_key_of(private)}")
         return
-    print(PeerKey(_settings()).public_key)
+    print(PeerKey(_settings().peer).public_key)
 
 
 @app.command()
@@ -324,12 +324,22 @@ def render(
     ] = None,
 ) -> None:
     """Print every manifest dispatch would create for an execution (or a booking's first one), as YAML."""
+    from datetime import timedelta
+
     from engine.core.errors import PermanentError
     from engine.dispatch.render import render as render_manifests
 
     settings = _settings()
     try:
-        text = render_manifests(target, settings, catalog=catalog)
+        text = render_manifests(
+            target,
+            settings.dispatch,
+            settings.peer,
+            settings.mongo,
+            limit=settings.booking.max_executions,
+            cron_duration=timedelta(seconds=settings.booking.cron_duration),
+            catalog=catalog,
+        )
     except PermanentError as error:
         _fail(error.reason)
         return

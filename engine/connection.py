@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
     from engine.core.settings import NatsSettings
-    from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -108,25 +107,25 @@ def _servers(url: str) -> list[str]:
     return [part.strip() for part in url.split(",") if part.strip()]
 
 
-def broker_options(settings: Settings, url: str) -> dict[str, Any]:
-    """Keyword arguments for `NatsBroker`: servers, credentials, TLS, timeouts."""
+def broker_options(settings: NatsSettings, url: str, *, name: str) -> dict[str, Any]:
+    """Keyword arguments for `NatsBroker`: servers, credentials, TLS, timeouts, the connection's `name`."""
     options: dict[str, Any] = {
         "servers": _servers(url),
-        "connect_timeout": max(1, int(settings.nats.connect_timeout)),
+        "connect_timeout": max(1, int(settings.connect_timeout)),
         # At start, fail after a few tries; once connected, reconnect for ever (allow_reconnect).
         "max_reconnect_attempts": -1,
-        "name": f"jetflow:{settings.peer.id}",
+        "name": name,
     }
-    ssl_context = _ssl_context(settings.nats)
-    if settings.nats.user is not None:
-        password = settings.nats.password.get_secret_value() if settings.nats.password else ""
-        options["security"] = SASLPlaintext(username=settings.nats.user, password=password, ssl_context=ssl_context)
+    ssl_context = _ssl_context(settings)
+    if settings.user is not None:
+        password = settings.password.get_secret_value() if settings.password else ""
+        options["security"] = SASLPlaintext(username=settings.user, password=password, ssl_context=ssl_context)
     elif ssl_context is not None:
         options["security"] = BaseSecurity(ssl_context=ssl_context)
-    if settings.nats.token is not None:
-        options["token"] = settings.nats.token.get_secret_value()
-    if settings.nats.creds is not None:
-        options["user_credentials"] = str(settings.nats.creds)
+    if settings.token is not None:
+        options["token"] = settings.token.get_secret_value()
+    if settings.creds is not None:
+        options["user_credentials"] = str(settings.creds)
     return options
 
 

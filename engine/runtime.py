@@ -1,6 +1,7 @@
 """What the engine gives its features and handlers: the settings, the bus, the store, the control service.
 
-engine/app.py builds one `Runtime`, then each feature object from it (`Features`), then lets every
+engine/app.py builds one `Runtime`, then each feature object from it (`Features`; a feature types it as
+engine/ports.py's `Ports`, which `Runtime` satisfies, and is given its own settings group), then lets every
 handlers module bind its subjects (`install(runtime)`: durable consumers on `runtime.router`, `jetflow.ctl`
 endpoints on `runtime.control`) to the methods of `runtime.features`. Passing one object keeps the wiring
 explicit (no globals) while letting features be added without touching the engine.

@@ -15,7 +15,7 @@ from nats.js.errors import BadRequestError, NotFoundError
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
 
-    from engine.settings import Settings
+    from engine.core.settings import NatsSettings
 
 HOUR = 3600.0
 #: JetStream's error code for "stream name already in use with a different configuration".
@@ -70,7 +70,7 @@ def stream_for(subject: str) -> StreamSpec | None:
     return None
 
 
-def stream_config(spec: StreamSpec, settings: Settings) -> StreamConfig:
+def stream_config(spec: StreamSpec, settings: NatsSettings) -> StreamConfig:
     return StreamConfig(
         name=spec.name,
         description=f"jetflow: {spec.why}",
@@ -80,13 +80,13 @@ def stream_config(spec: StreamSpec, settings: Settings) -> StreamConfig:
         discard=DiscardPolicy.OLD,
         max_age=spec.max_age,
         max_msgs_per_subject=spec.max_msgs_per_subject or -1,
-        duplicate_window=min(settings.nats.duplicate_window, spec.max_age or settings.nats.duplicate_window),
-        num_replicas=settings.nats.stream_replicas,
-        max_msg_size=settings.nats.max_payload * 4,
+        duplicate_window=min(settings.duplicate_window, spec.max_age or settings.duplicate_window),
+        num_replicas=settings.stream_replicas,
+        max_msg_size=settings.max_payload * 4,
     )
 
 
-async def ensure_streams(js: JetStreamContext, settings: Settings) -> list[str]:
+async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> list[str]:
     """Create or update every stream; returns the names of streams that changed."""
     changed: list[str] = []
     for spec in STREAMS:

@@ -35,7 +35,13 @@ async def install(runtime: Runtime) -> None:
     credentials = runtime.features.credentials
     durable = runtime.consumers.durable
 
-    @durable(runtime.router, name="credential-request", subject=subjects.CREDENTIAL_REQUEST, model=CredentialRequest)
+    @durable(
+        runtime.router,
+        name="credential-request",
+        subject=subjects.CREDENTIAL_REQUEST,
+        model=CredentialRequest,
+        on_invalid=credentials.invalid,
+    )
     async def on_request(request: CredentialRequest, _: Delivery) -> None:
         """Issue scoped keys on the storage's peer and store them as a Secret on the compute's peer."""
         await credentials.request(request)
@@ -63,5 +69,6 @@ async def install(runtime: Runtime) -> None:
         target=subjects.CREDENTIAL_REQUEST,
         outcomes=OUTCOMES,
         lookup=credentials.answered,
+        on_invalid=credentials.invalid,
     )
     await control.add_query("credential-get", subjects.ctl("credential", "get"), Get, credentials.get)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 #: Characters allowed in ids: they become NATS header values, MongoDB keys and parts of
 #: Kubernetes names (after normalisation), so keep them boring.
@@ -29,6 +29,18 @@ def _require_tz(value: datetime) -> datetime:
 #: A timezone-aware instant, normalised to UTC. Naive timestamps are refused: their meaning
 #: depends on the sender's clock settings.
 Instant = Annotated[datetime, AfterValidator(_require_tz)]
+
+
+def _storable_key(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError(f"key {value!r} contains the NUL character, which no stored document can hold in a key")
+    return value
+
+
+#: A key of a free-form mapping (labels, env, custom readings). It becomes a key of a stored document,
+#: which cannot hold the NUL character: refused with the message, rather than by the store, for good, after
+#: a booking has claimed its resources or a sample has entered a node's window.
+MapKey = Annotated[str, AfterValidator(_storable_key), WithJsonSchema({"type": "string"})]
 
 
 class Part(BaseModel):

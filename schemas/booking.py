@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.base import Instant, Message, Part
+from schemas.base import Instant, MapKey, Message, Part
 from schemas.names import KubeName
 
 CRON_FIELDS = (5, 6)
@@ -49,7 +49,7 @@ class BookingRequest(Message):
         "overlap; the duration given is stored with the booking.",
     )
     requester: str | None = Field(default=None, description="Who asked, for audit.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels, copied to the executions.")
+    labels: dict[MapKey, str] = Field(default_factory=dict, description="Free-form labels, copied to the executions.")
 
     @field_validator("resources")
     @classmethod

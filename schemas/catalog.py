@@ -13,7 +13,7 @@ from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from schemas.base import Message, Part
+from schemas.base import MapKey, Message, Part
 from schemas.names import KubeName
 
 X25519_KEY_BYTES = 32
@@ -33,7 +33,7 @@ class Resource(Message):
         default=1, ge=1, le=100_000, description="How many bookings may overlap on this resource at once."
     )
     peer: str = Field(default=LOCAL_PEER, min_length=1, description="Peer that owns the resource; 'local' is us.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Free-form labels for selection and display.")
+    labels: dict[MapKey, str] = Field(default_factory=dict, description="Free-form labels for selection and display.")
     public_key: str | None = Field(
         default=None, description="Base64 X25519 public key of the owning peer, used to seal secrets sent to it."
     )
@@ -75,7 +75,7 @@ class Step(Part):
     image: str = Field(min_length=1, description="Container image, for example 'alpine:3.20'.")
     command: list[str] = Field(default_factory=list, description="Container entrypoint; the image's when empty.")
     args: list[str] = Field(default_factory=list, description="Arguments to the entrypoint.")
-    env: dict[str, str] = Field(default_factory=dict, description="Environment variables of the container.")
+    env: dict[MapKey, str] = Field(default_factory=dict, description="Environment variables of the container.")
     resources: StepResources = Field(default_factory=StepResources, description="Resource requests.")
     resource: KubeName | None = Field(
         default=None, description="Booked resource this step must run on; None leaves the choice to the engine."

@@ -6,7 +6,7 @@ buggy agent is refused at the door instead of tainting a node.
 
 from pydantic import Field
 
-from schemas.base import Instant, Message
+from schemas.base import Instant, MapKey, Message
 from schemas.names import KubeName
 
 
@@ -20,4 +20,4 @@ class MetricSample(Message):
     disk: float = Field(ge=0, le=100, description="Disk use, percent.")
     load: float = Field(ge=0, description="Load average divided by the number of cores (1.0 = fully busy).")
     gpu: float | None = Field(default=None, ge=0, le=100, description="GPU use, percent; None without a GPU.")
-    custom: dict[str, float] = Field(default_factory=dict, description="Other readings, by name.")
+    custom: dict[MapKey, float] = Field(default_factory=dict, description="Other readings, by name.")

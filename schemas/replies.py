@@ -36,11 +36,14 @@ class ErrorDetail(Reply):
 
 class CtlError(BaseModel):
     """A request that was refused or could not be answered. A booking request refused by its schema but with
-    a usable id also carries its `jetflow.booking.rejected` event's fields (status `rejected`)."""
+    a usable id also carries its `jetflow.booking.rejected` event's fields (status `rejected`), a credential
+    request its `jetflow.credential.failed` event's (status `failed`)."""
 
     model_config = ConfigDict(frozen=True, extra="allow")
 
-    status: Literal["error", "rejected"] = Field(description="`error`, or `rejected` for a refused booking request.")
+    status: Literal["error", "rejected", "failed"] = Field(
+        description="`error`, or `rejected` / `failed` for a booking / credential request refused by its schema."
+    )
     error: ErrorDetail
 
 

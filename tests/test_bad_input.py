@@ -18,6 +18,7 @@ from pymongo.errors import OperationFailure
 from engine.app import Engine
 from engine.bus.deadletter import EXCERPT
 from schemas.booking import MAX_RESOURCES
+from tests.corpus.bad_inputs import nested, padded
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 from tests.test_booking import BOOKINGS, NODE, booking, register
 
@@ -31,20 +32,6 @@ if TYPE_CHECKING:
 
 DLQ = "JETFLOW_DLQ"
 BOOKING_DLQ = "jetflow.dlq.jetflow.booking.request"
-
-
-def padded(booking_id: str, size: int) -> bytes:
-    """A booking request of `size` bytes (a label pads it), otherwise valid."""
-    body = booking(booking_id, 10, 70, labels={"pad": ""})
-    overhead = len(json.dumps(body).encode())
-    body["labels"]["pad"] = "x" * (size - overhead)
-    data = json.dumps(body).encode()
-    assert len(data) == size
-    return data
-
-
-def nested(depth: int) -> bytes:
-    return b"[" * depth + b"]" * depth
 
 
 async def reply_of(client: Client, subject: str, body: bytes, timeout: float = 5.0) -> tuple[dict[str, Any], Msg]:
@@ -71,7 +58,7 @@ async def test_a_large_booking_on_the_stream_is_dead_lettered_with_its_origin_an
 ) -> None:
     await register(client, NODE)
     js = client.jetstream()
-    body = padded("bk-big", size)
+    body = padded(booking("bk-big", 10, 70), size)
     ack = await js.publish("jetflow.booking.request", body, headers={"Nats-Msg-Id": "bk-big"})
     valid = booking("bk-ok", 10, 70)
     await js.publish("jetflow.booking.request", json.dumps(valid).encode(), headers={"Nats-Msg-Id": "bk-ok"})
@@ -99,7 +86,7 @@ async def test_a_large_booking_on_the_stream_is_dead_lettered_with_its_origin_an
 
 async def test_a_large_body_over_ctl_is_a_client_error(engine: Runtime, client: Client) -> None:
     await register(client, NODE)
-    reply, msg = await reply_of(client, "jetflow.ctl.booking.request", padded("bk-big", 900_000))
+    reply, msg = await reply_of(client, "jetflow.ctl.booking.request", padded(booking("bk-big", 10, 70), 900_000))
     assert (reply["status"], reply["code"], reply["error"]["code"]) == ("rejected", "invalid", "oversized")
     assert msg.headers is not None
     assert msg.headers["Nats-Service-Error-Code"] == "400"
@@ -278,3 +265,58 @@ async def test_a_cancel_id_with_dots_round_trips(engine: Runtime, client: Client
     other = await request_json(client, "jetflow.ctl.booking.cancel", {"id": "cancel.dot.2", "booking": "bk-c"})
     assert (other["status"], other["already"]) == ("cancelled", True)
     assert await stream_messages(client, DLQ, "jetflow.dlq.>") == []
+
+
+# --- keys the store cannot hold, credential requests -----------------------------------------------
+
+
+async def test_a_label_key_the_store_cannot_hold_is_refused_by_the_schema(engine: Runtime, client: Client) -> None:
+    # It used to pass the schema, claim its resource, fail for good when its record was written
+    # (InvalidDocument) and be rejected `unavailable` with "the store is unreachable".
+    await register(client, NODE)
+    body = booking("bk-nul", 10, 70, labels={"a\x00b": "x"})
+    reply, msg = await reply_of(client, "jetflow.ctl.booking.request", json.dumps(body).encode())
+    assert (reply["status"], reply["code"], reply["error"]["code"]) == ("rejected", "invalid", "schema")
+    assert "contains the NUL character" in reply["reason"]
+    assert msg.headers is not None
+    assert msg.headers["Nats-Service-Error-Code"] == "400"
+    js = client.jetstream()
+    await js.publish("jetflow.booking.request", json.dumps(body | {"id": "bk-nul-2"}).encode())
+    [(_, letter)] = await wait_for_messages(client, DLQ, BOOKING_DLQ, 1)
+    assert (letter["code"], letter["deliveries"]) == ("schema", 1)
+    [rejected] = await rejected_events(client, "bk-nul-2", count=2)
+    assert rejected["code"] == "invalid"
+    assert "contains the NUL character" in rejected["reason"]
+    await confirmed(client, "bk-ok")  # the resource was never claimed by either
+
+
+async def test_a_credential_request_that_fails_its_schema_gets_its_failed_event(
+    engine: Runtime, client: Client
+) -> None:
+    request = {"id": "cr-bad", "execution": "ex-1", "storage": "minio-b", "bucket": "Bad_Bucket", "access": "read"}
+    reply, msg = await reply_of(client, "jetflow.ctl.credential.request", json.dumps(request).encode())
+    assert (reply["status"], reply["code"], reply["error"]["code"]) == ("failed", "invalid", "schema")
+    assert (reply["request"], reply["execution"]) == ("cr-bad", "ex-1")
+    assert "not a valid bucket name" in reply["reason"]
+    assert msg.headers is not None
+    assert msg.headers["Nats-Service-Error-Code"] == "400"
+    await client.jetstream().publish("jetflow.credential.request", json.dumps(request | {"id": "cr-bad-2"}).encode())
+    [(_, letter)] = await wait_for_messages(client, DLQ, "jetflow.dlq.jetflow.credential.request", 1)
+    assert letter["code"] == "schema"
+    failed = await wait_for_messages(client, "JETFLOW_CREDENTIALS", "jetflow.credential.failed", 2)
+    assert sorted((event["request"], event["code"]) for _, event in failed) == [
+        ("cr-bad", "invalid"),
+        ("cr-bad-2", "invalid"),
+    ]
+    assert all("not a valid bucket name" in event["reason"] for _, event in failed)
+
+
+async def test_a_bad_copy_of_an_answered_credential_request_keeps_its_outcome(engine: Runtime, client: Client) -> None:
+    request = {"id": "cr-1", "execution": "ex-1", "storage": "nowhere", "bucket": "frames", "access": "read"}
+    first = await request_json(client, "jetflow.ctl.credential.request", request | {"compute": "node-a"})
+    assert (first["status"], first["code"]) == ("failed", "unknown_storage")
+    copy = await request_json(client, "jetflow.ctl.credential.request", request | {"access": "root"})
+    assert copy.pop("error")["code"] == "schema"  # what is wrong with this copy...
+    assert copy == first  # ...and the stored answer, not a new `invalid` one
+    failed = await wait_for_messages(client, "JETFLOW_CREDENTIALS", "jetflow.credential.failed", 1)
+    assert [event["code"] for _, event in failed] == ["unknown_storage"]

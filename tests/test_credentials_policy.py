@@ -112,17 +112,17 @@ def test_keys_never_show_their_values() -> None:
 
 def test_sealed_keys_open_only_with_the_recipients_private_key(tmp_path: Path) -> None:
     private = generate_private_key()
-    recipient = PeerKey(Settings.load(peer_private_key=SecretStr(private), state_dir=tmp_path, _env_file=None))
+    recipient = PeerKey(Settings.load(peer_private_key=SecretStr(private), state_dir=tmp_path, _env_file=None).peer)
     assert recipient.public_key == public_key_of(private)
     sealed = seal(recipient.public_key, b"the keys")
     assert b"the keys" not in base64.b64decode(sealed)
     assert recipient.open(sealed) == b"the keys"
 
-    other = PeerKey(Settings.load(state_dir=tmp_path, _env_file=None))  # generated into the state dir
+    other = PeerKey(Settings.load(state_dir=tmp_path, _env_file=None).peer)  # generated into the state dir
     with pytest.raises(SealError):
         other.open(sealed)
     assert (tmp_path / "peer.key").stat().st_mode & 0o777 == 0o600
-    again = PeerKey(Settings.load(state_dir=tmp_path, _env_file=None))
+    again = PeerKey(Settings.load(state_dir=tmp_path, _env_file=None).peer)
     assert again.public_key == other.public_key  # the file is read back, not regenerated
     with pytest.raises(SealError):
         seal("not-a-key", b"x")

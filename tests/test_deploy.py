@@ -43,7 +43,7 @@ def test_every_replica_takes_the_peer_key_from_one_shared_secret() -> None:
 def test_replicas_given_the_shared_key_open_each_other_s_boxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     private = generate_private_key()
     monkeypatch.setenv("JETFLOW_PEER_PRIVATE_KEY", private)
-    replicas = [PeerKey(Settings.load(state_dir=tmp_path / name)) for name in ("a", "b")]
+    replicas = [PeerKey(Settings.load(state_dir=tmp_path / name).peer) for name in ("a", "b")]
     assert replicas[0].public_key == replicas[1].public_key
     box = seal(replicas[0].public_key, b"sts keys")
     assert [replica.open(box) for replica in replicas] == [b"sts keys", b"sts keys"]
@@ -52,5 +52,5 @@ def test_replicas_given_the_shared_key_open_each_other_s_boxes(tmp_path: Path, m
 
 def test_replicas_without_it_would_each_generate_their_own(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("JETFLOW_PEER_PRIVATE_KEY", raising=False)
-    a, b = (PeerKey(Settings.load(state_dir=tmp_path / name)) for name in ("a", "b"))
+    a, b = (PeerKey(Settings.load(state_dir=tmp_path / name).peer) for name in ("a", "b"))
     assert a.public_key != b.public_key  # why the manifest shares one Secret

@@ -119,7 +119,7 @@ async def test_three_peers_reach_each_other_only_through_peer_requests(tmp_path:
         clients = {peer: await nats.connect(url) for peer, url in urls.items()}
         try:
             for peer, nc in clients.items():
-                await ensure_streams(nc.jetstream(), settings)  # what each peer's engine declares
+                await ensure_streams(nc.jetstream(), settings.nats)  # what each peer's engine declares
                 await answering(nc, peer)
                 assert (await nc.jetstream().account_info()).domain == peer
             # Every peer's requests reach every other peer, and the replies come back.
@@ -169,7 +169,7 @@ async def test_a_server_with_wrong_credentials_is_refused_and_nothing_reaches_th
     async with federation(tmp_path, "a", "b") as urls:
         a = await nats.connect(urls["a"])
         heard = await answering(a, "a")
-        await ensure_streams(a.jetstream(), settings)
+        await ensure_streams(a.jetstream(), settings.nats)
         log = tmp_path / "a" / "logs" / "nats-server.log"
         config = next((tmp_path / "a").glob("nats-server.*.conf")).read_text()
         leaf_port = int(config.split('listen: "127.0.0.1:')[2].split('"')[0])

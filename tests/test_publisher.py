@@ -46,7 +46,7 @@ def no_delay(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_timed_out_publish_is_sent_again_with_the_same_id(nats_url: str, client: Client) -> None:
-    await ensure_streams(client.jetstream(), Settings.load())
+    await ensure_streams(client.jetstream(), Settings.load().nats)
     broker = Flaky(nats_url, failures=2)
     await broker.start()
     try:

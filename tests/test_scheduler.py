@@ -327,3 +327,34 @@ async def test_leader_killed_standby_takes_over_nothing_lost_or_doubled(
     assert set(per_execution) == planned, f"lost: {sorted(planned - set(per_execution))}"
     assert set(per_execution.values()) == {1}
     assert {item["id"] for item in listed["items"]} == planned
+
+
+async def test_a_new_leader_announces_what_its_predecessor_fired_but_never_published(
+    settings: Settings, engines: Engines, client: Client
+) -> None:
+    # As a leader leaves it when it dies (or loses its lease) between the compare-and-set and the publish.
+    from pymongo import AsyncMongoClient
+
+    fired = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    store: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(engines.mongo_url)
+    try:
+        await store[settings.mongo.db]["executions"].insert_one(
+            {
+                "_id": "orphan-20261201t100000",
+                "booking": "orphan",
+                "workflow": "wf",
+                "resources": ["node-a"],
+                "planned_at": fired,
+                "window_end": fired + timedelta(minutes=10),
+                "state": "due",
+                "reason": "",
+                "paused": False,
+                "updated_at": fired,
+            }
+        )
+    finally:
+        await store.close()
+    await engines.runtime()
+    [(_, event)] = await wait_for_messages(client, EXECUTIONS, "jetflow.execution.due", 1, timeout=10)
+    assert (event["id"], event["execution"]) == ("orphan-20261201t100000:due", "orphan-20261201t100000")
+    assert datetime.fromisoformat(event["at"]) == fired

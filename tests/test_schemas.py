@@ -100,6 +100,12 @@ def test_example_validates_and_survives_a_json_round_trip(model: type[Message], 
     assert model.model_validate_json(message.model_dump_json()) == message
 
 
+def test_keys_the_store_can_hold_are_kept_exactly() -> None:
+    labels = {"app.kubernetes.io/name": "alpr", "$where": "x", "": "empty", "grüße 東京": "🚀"}
+    request = BookingRequest.model_validate({**BOOKING, "labels": labels})
+    assert request.labels == labels
+
+
 def test_instants_are_normalised_to_utc() -> None:
     booking = BookingRequest.model_validate({**BOOKING, "start": "2026-12-01T11:00:00+02:00"})
     assert booking.start == datetime(2026, 12, 1, 9, tzinfo=UTC)
@@ -122,6 +128,7 @@ def _cyclic(*edges: tuple[str, str]) -> dict[str, Any]:
     }
 
 
+NUL_KEY = "contains the NUL character, which no stored document can hold in a key"
 REFUSED: list[tuple[str, type[Message], dict[str, Any], tuple[str, ...]]] = [
     ("unknown field", Resource, {**RESOURCE, "capacty": 3}, ("capacty", "Extra inputs are not permitted")),
     ("naive timestamp", BookingRequest, {**BOOKING, "start": "2026-12-01T10:00:00"}, ("must carry a timezone",)),
@@ -179,6 +186,11 @@ REFUSED: list[tuple[str, type[Message], dict[str, Any], tuple[str, ...]]] = [
         ("'Frames' is not a valid bucket name",),
     ),
     ("percent over 100", MetricSample, {**SAMPLE, "cpu": 101}, ("cpu", "less than or equal to 100")),
+    # A key no stored document can hold: refused here, not by the store after the booking claimed its resources.
+    ("NUL in a label key", BookingRequest, {**BOOKING, "labels": {"a\x00b": "x"}}, (NUL_KEY, "'a\\x00b'")),
+    ("NUL in a resource label key", Resource, {**RESOURCE, "labels": {"\x00": "x"}}, (NUL_KEY,)),
+    ("NUL in an env name", Workflow, {**WORKFLOW, "steps": [{**STEP, "env": {"A\x00": "1"}}]}, (NUL_KEY,)),
+    ("NUL in a custom metric", MetricSample, {**SAMPLE, "custom": {"temp\x00": 1}}, (NUL_KEY,)),
 ]
 
 

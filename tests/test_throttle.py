@@ -230,7 +230,7 @@ async def test_a_failed_command_publish_is_retried_from_the_redelivered_samples(
 
     runtime = await engines.runtime(throttle_settings.replace(throttle_enabled=False))
     flaky = FlakyPublisher(runtime.publisher)
-    evaluator = Evaluator.for_runtime(runtime, publisher=flaky)  # type: ignore[arg-type]
+    evaluator = Evaluator.for_runtime(runtime, runtime.settings.throttle, publisher=flaky)  # type: ignore[arg-type]
     await evaluator.start()
     try:
         await publish_samples(client, [(0, 95), (1, 95)])

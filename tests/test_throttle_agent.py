@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 async def test_agent_publishes_samples_that_the_schema_accepts(
     settings: Settings, nats_url: str, client: Client
 ) -> None:
-    await ensure_streams(client.jetstream(), settings)
+    await ensure_streams(client.jetstream(), settings.nats)
     assert await agent.run(nats_url, "node-x", 0.05, count=3) == 3
     found = await stream_messages(client, "JETFLOW_METRICS", "jetflow.metric.sample.node-x")
     assert len(found) == 3
@@ -44,7 +44,7 @@ async def jetflow(*args: str) -> tuple[int, str]:
 
 
 async def test_agent_command_line(settings: Settings, nats_url: str, client: Client) -> None:
-    await ensure_streams(client.jetstream(), settings)
+    await ensure_streams(client.jetstream(), settings.nats)
     code, stderr = await jetflow(
         "agent", "--node", "node-y", "--nats-url", nats_url, "--interval", "0.1", "--count", "2"
     )

@@ -24,10 +24,11 @@ from schemas import subjects
 if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
 
+    from engine.booking.settings import BookingSettings
     from engine.bus.consumer import Delivery
     from engine.bus.decode import Rejection
     from engine.core.emit import Emit
-    from engine.runtime import Runtime
+    from engine.ports import Ports
     from schemas.booking import BookingCancel, BookingRequest
     from schemas.queries import ExecutionCancel, Get
 
@@ -35,15 +36,14 @@ OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOK
 
 
 class BookingFeature(Idle):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: BookingSettings) -> None:
         self._runtime = runtime
-        settings, catalog, clock = runtime.settings, Catalog(), runtime.clock
+        peer, catalog, clock = runtime.settings.peer, Catalog(), runtime.clock
         self._nc = runtime.publisher.connection
-        self.remote = RemoteClaims(PeerClient(self._nc, settings.peer.timeout), settings.peer.id)
+        self.remote = RemoteClaims(PeerClient(self._nc, peer.timeout), peer.id)
         self.bookings = Bookings(settings, catalog, runtime.transitions, self.remote)
-        calendars, limit = self.bookings.calendars, settings.booking.max_executions
-        self._host = ClaimHost(settings.peer.id, limit, catalog, calendars, clock)
-        self._retry = Background("peer-releases", lambda: self.remote.retry_forever(clock, settings.peer.retry))
+        self._host = ClaimHost(peer.id, settings.max_executions, catalog, self.bookings.calendars, clock)
+        self._retry = Background("peer-releases", lambda: self.remote.retry_forever(clock, peer.retry))
         self._subscriptions: list[Subscription] = []
         self._publish = runtime.publisher.publish
 

@@ -30,11 +30,11 @@ from schemas.execution import ExecutionCancelled, ExecutionState
 
 if TYPE_CHECKING:
     from engine.booking.remote import RemoteClaims
+    from engine.booking.settings import BookingSettings
     from engine.catalog.store import Catalog
     from engine.claims.windows import Spans
     from engine.executions.bookings import BookingStatus
     from engine.executions.store import Transitions
-    from engine.settings import Settings
     from schemas.base import Message
     from schemas.booking import BookingCancel, BookingRequest, Conflict
     from schemas.catalog import Resource
@@ -49,7 +49,9 @@ class Rejected(Exception):
 
 
 class Bookings:
-    def __init__(self, settings: Settings, catalog: Catalog, transitions: Transitions, remote: RemoteClaims) -> None:
+    def __init__(
+        self, settings: BookingSettings, catalog: Catalog, transitions: Transitions, remote: RemoteClaims
+    ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._transitions = transitions
@@ -134,26 +136,26 @@ class Bookings:
         def reject(code: str, reason: str) -> Rejected:
             return rejected(request, code, reason)
 
-        earliest = received_at - timedelta(seconds=settings.booking.past_tolerance)
+        earliest = received_at - timedelta(seconds=settings.past_tolerance)
         if request.start < earliest:
             raise reject(
                 "invalid",
                 f"start {request.start.isoformat()} is in the past "
-                f"(more than {settings.booking.past_tolerance:g}s before {received_at.isoformat()})",
+                f"(more than {settings.past_tolerance:g}s before {received_at.isoformat()})",
             )
-        if (request.end - request.start).total_seconds() > settings.booking.max_window:
+        if (request.end - request.start).total_seconds() > settings.max_window:
             raise reject(
                 "limit",
                 f"window of {request.end - request.start} exceeds the maximum of "
-                f"{timedelta(seconds=settings.booking.max_window)}",
+                f"{timedelta(seconds=settings.max_window)}",
             )
         schedule = Schedule(request.start, request.end, request.cron, request.duration)
         try:
-            spans = await schedule.expand(settings.booking.max_executions)
+            spans = await schedule.expand(settings.max_executions)
         except TooManyOccurrences:
             raise reject(
                 "limit",
-                f"cron {request.cron!r} yields more than {settings.booking.max_executions} executions "
+                f"cron {request.cron!r} yields more than {settings.max_executions} executions "
                 "in the window (the configured maximum per booking)",
             ) from None
         except CronError as error:
@@ -164,9 +166,9 @@ class Bookings:
                 f"cron {request.cron!r} has no occurrence between {request.start.isoformat()} "
                 f"and {request.end.isoformat()}",
             )
-        longest = timedelta(seconds=settings.booking.cron_duration)
+        longest = timedelta(seconds=settings.cron_duration)
         if (decided := with_default_duration(schedule, spans, longest)) is not schedule:
-            schedule, spans = decided, await decided.expand(settings.booking.max_executions)
+            schedule, spans = decided, await decided.expand(settings.max_executions)
         known = await self._catalog.resources(request.resources)
         if missing := [name for name in request.resources if name not in known]:
             raise reject("unknown_resource", f"unknown resource(s): {', '.join(missing)}")

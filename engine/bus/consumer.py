@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from engine.bus.deadletter import DeadLetters
     from engine.bus.decode import OnInvalid
-    from engine.settings import Settings
+    from engine.core.settings import ConsumerSettings
     from engine.telemetry import Instruments
     from schemas.base import Message
 
@@ -95,17 +95,20 @@ async def _undecoded(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-def backoff_delay(settings: Settings, deliveries: int) -> float:
+def backoff_delay(settings: ConsumerSettings, deliveries: int) -> float:
     """Seconds before the next delivery after `deliveries` failed ones (the last value repeats)."""
-    steps = settings.consumers.backoff or (1.0,)
+    steps = settings.backoff or (1.0,)
     return steps[min(deliveries, len(steps)) - 1]
 
 
 class Consumers:
     """Registers handlers as durable pull consumers on FastStream routers."""
 
-    def __init__(self, settings: Settings, dead_letters: DeadLetters, instruments: Instruments) -> None:
+    def __init__(
+        self, settings: ConsumerSettings, dead_letters: DeadLetters, instruments: Instruments, *, max_payload: int
+    ) -> None:
         self._settings = settings
+        self._max_payload = max_payload  # larger bodies are dead-lettered (JETFLOW_MAX_PAYLOAD)
         self._dead_letters = dead_letters
         self._instruments = instruments
         self.exhausted: dict[str, Exhausted[Any]] = {}
@@ -145,13 +148,13 @@ class Consumers:
                 subject,
                 stream=JStream(name=spec.name, declare=False),
                 durable=durable,
-                pull_sub=PullSub(batch_size=settings.consumers.pull_batch, timeout=5.0),
+                pull_sub=PullSub(batch_size=settings.pull_batch, timeout=5.0),
                 config=ConsumerConfig(
                     ack_policy=NatsAckPolicy.EXPLICIT,
-                    ack_wait=settings.consumers.ack_wait,
-                    max_deliver=settings.consumers.max_deliver,
+                    ack_wait=settings.ack_wait,
+                    max_deliver=settings.max_deliver,
                     deliver_policy=DeliverPolicy.ALL,
-                    max_ack_pending=max(1000, settings.consumers.pull_batch * 4),
+                    max_ack_pending=max(1000, settings.pull_batch * 4),
                 ),
                 ack_policy=AckPolicy.MANUAL,
                 decoder=_undecoded,
@@ -189,7 +192,7 @@ class Consumers:
         outcome = "ok"
         delay: float | None = None  # a TemporaryError's own delay; None: the backoff
         try:
-            decoded = decode(model, raw.data, headers, max_payload=self._settings.nats.max_payload)
+            decoded = decode(model, raw.data, headers, max_payload=self._max_payload)
             if isinstance(decoded, Rejection):
                 await self._dead_letters.record(origin, decoded.code, decoded.reason)
                 if on_invalid is not None:
@@ -219,7 +222,7 @@ class Consumers:
         """The outcome, and for a retry the delay a `TemporaryError` asked for (None: the backoff)."""
         try:
             # A handler that hangs would stall this consumer: give up before JetStream redelivers.
-            async with asyncio.timeout(self._settings.consumers.handler_timeout):
+            async with asyncio.timeout(self._settings.handler_timeout):
                 await handler(event, delivery)
         except PermanentError as error:
             await self._dead_letters.record(origin, error.code, error.reason)
@@ -235,10 +238,10 @@ class Consumers:
             if isinstance(error, TemporaryError):
                 reason = error.reason
             elif isinstance(error, TimeoutError):
-                reason = f"handler did not finish within {self._settings.consumers.handler_timeout:g}s"
+                reason = f"handler did not finish within {self._settings.handler_timeout:g}s"
             else:
                 reason = f"{type(error).__name__}: {error}"
-            if delivery.deliveries >= self._settings.consumers.max_deliver:
+            if delivery.deliveries >= self._settings.max_deliver:
                 gave_up = f"gave up after {delivery.deliveries} deliveries: {reason}"
                 await self._dead_letters.record(origin, "exhausted", gave_up)
                 if exhausted is not None:

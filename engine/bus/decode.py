@@ -96,10 +96,11 @@ def _explain(body: bytes, message: str) -> str:
     return message
 
 
-def claimed_id(body: bytes) -> str | None:
-    """The `id` a body that failed its schema still names, when it is usable as an event id."""
+def claimed_id(body: bytes, key: str = "id") -> str | None:
+    """The `id` (or another id field, `key`) a body that failed its schema still names, when it is usable
+    as an event id."""
     data = parse(body)
-    value = data.get("id") if isinstance(data, dict) else None
+    value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, str) and ID.fullmatch(value) else None
 
 

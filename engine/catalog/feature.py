@@ -9,13 +9,12 @@ from engine.core.errors import PermanentError
 from engine.core.lifecycle import Idle
 
 if TYPE_CHECKING:
-    from engine.runtime import Runtime
     from schemas.catalog import Resource, Workflow
     from schemas.queries import Get, ListPage
 
 
 class CatalogFeature(Idle):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self) -> None:
         self.catalog = Catalog()
 
     async def upsert(self, entry: Resource | Workflow, sequence: int | None) -> None:

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from engine.bus.publisher import Publisher
     from engine.control.outcomes import Outcome, Outcomes
     from engine.core.errors import DeadLetterCode
-    from engine.settings import Settings
+    from engine.core.settings import TelemetrySettings
     from engine.telemetry import Instruments
     from schemas.base import Message
 
@@ -97,14 +97,19 @@ class ControlService:
     def __init__(
         self,
         nc: Client,
-        settings: Settings,
+        settings: TelemetrySettings,
         publisher: Publisher,
         outcomes: Outcomes,
         instruments: Instruments,
         version: str,
+        *,
+        peer: str,
+        max_payload: int,
     ) -> None:
         self._nc = nc
         self._settings = settings
+        self._peer = peer
+        self._max_payload = max_payload
         self._publisher = publisher
         self._outcomes = outcomes
         self._instruments = instruments
@@ -120,7 +125,7 @@ class ControlService:
                 name="jetflow",
                 version=self._version,
                 description="jetflow workflow engine: queries and operator commands on jetflow.ctl.>",
-                metadata={"peer": self._settings.peer.id},
+                metadata={"peer": self._peer},
                 queue_group="jetflow",
             ),
         )
@@ -186,13 +191,13 @@ class ControlService:
                         known = await lookup(command.id)
                         if known is not None:
                             return known
-                    return await asyncio.wait_for(asyncio.shield(waiting), self._settings.telemetry.ctl_timeout)
+                    return await asyncio.wait_for(asyncio.shield(waiting), self._settings.ctl_timeout)
                 except TimeoutError:
                     return {
                         "status": "accepted",
                         "id": command.id,
                         "detail": f"published on {target}; "
-                        f"no outcome within {self._settings.telemetry.ctl_timeout:g}s, "
+                        f"no outcome within {self._settings.ctl_timeout:g}s, "
                         f"watch {', '.join(outcomes)}",
                     }
                 finally:
@@ -238,7 +243,7 @@ class ControlService:
     ) -> M:
         # `nats req jetflow.ctl.schedule.upcoming ''`: a query without a body asks with its defaults.
         body = b"{}" if empty_is_defaults and not request.data.strip() else request.data
-        decoded = decode(model, body, request.headers, max_payload=self._settings.nats.max_payload)
+        decoded = decode(model, body, request.headers, max_payload=self._max_payload)
         if isinstance(decoded, Rejection):
             outcome = await on_invalid(request.data, decoded) if on_invalid is not None else None
             raise InvalidRequest(decoded.reason, code=decoded.code, outcome=outcome)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from pymongo.asynchronous.database import AsyncDatabase
 
-    from engine.settings import Settings
+    from engine.core.settings import MongoSettings
 
 
 #: MongoDB error codes of commands that can never succeed as sent (BadValue, FailedToParse, TypeMismatch,
@@ -69,7 +69,7 @@ class StoreUnavailable(RuntimeError):
     """MongoDB could not be reached."""
 
 
-def _why(error: PyMongoError, settings: Settings) -> str:
+def _why(error: PyMongoError, settings: MongoSettings) -> str:
     """The driver's reason in a few words (its own message repeats the whole topology, one long line)."""
     text = str(error)
     if isinstance(error, ServerSelectionTimeoutError):
@@ -77,7 +77,7 @@ def _why(error: PyMongoError, settings: Settings) -> str:
             return "connection refused"
         if "Name or service not known" in text or "nodename nor servname" in text or "Errno -2" in text:
             return "unknown host"
-        return f"no server answered within {settings.mongo.timeout:g}s ({text.split(' (configured timeouts')[0]})"
+        return f"no server answered within {settings.timeout:g}s ({text.split(' (configured timeouts')[0]})"
     return text.split(", Timeout:")[0]
 
 
@@ -87,15 +87,15 @@ class Store:
         self.db: AsyncDatabase[dict[str, object]] = client[database]
 
     @classmethod
-    async def connect(cls, settings: Settings, documents: Sequence[type[Document]], url: str) -> Store:
-        timeout_ms = int(settings.mongo.timeout * 1000)
+    async def connect(cls, settings: MongoSettings, documents: Sequence[type[Document]], url: str) -> Store:
+        timeout_ms = int(settings.timeout * 1000)
         try:
             client: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(
                 url, serverSelectionTimeoutMS=timeout_ms, connectTimeoutMS=timeout_ms, tz_aware=True
             )
         except PyMongoError as error:  # a malformed URL (ConfigurationError): nothing was opened
             raise StoreUnavailable(f"cannot use MongoDB URL {_redact(url)}: {error}") from None
-        store = cls(client, settings.mongo.db)
+        store = cls(client, settings.db)
         try:
             await store.db.command("ping")
             await init_beanie(database=store.db, document_models=list(documents))

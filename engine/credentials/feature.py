@@ -9,15 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
 from engine.core.background import Background
+from engine.core.emit import Emit
 from engine.core.errors import PermanentError
 from engine.core.lifecycle import Idle
 from engine.credentials.issuing import Issuing
 from engine.credentials.lease import CredentialLease
 from engine.credentials.sealing import PeerKey
 from engine.credentials.secret_store import SecretStore
-from engine.credentials.service import Credentials
+from engine.credentials.service import Credentials, invalid
 from engine.credentials.sweep import sweep_forever
 from engine.peers import PeerClient, queue, serve
 from schemas import subjects
@@ -27,8 +29,9 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-    from engine.core.emit import Emit
-    from engine.runtime import Runtime
+    from engine.bus.decode import Rejection
+    from engine.credentials.settings import CredentialSettings
+    from engine.ports import Ports
     from schemas.credentials import CredentialRequest
     from schemas.execution import ExecutionDispatched, ExecutionEvent
     from schemas.queries import Get
@@ -37,25 +40,23 @@ OUTCOMES = (subjects.CREDENTIAL_ISSUED, subjects.CREDENTIAL_FAILED)
 
 
 class CredentialsFeature(Idle):
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: CredentialSettings) -> None:
         self._runtime = runtime
-        settings = runtime.settings
+        peer = runtime.settings.peer
         self._nc = runtime.publisher.connection
         catalog = Catalog()
         self._outcomes = runtime.telemetry.meter.create_counter(
             "jetflow.credentials", description="Credential requests answered, by outcome."
         )
         self.credentials = Credentials(
-            settings, catalog, PeerClient(self._nc, settings.peer.timeout), runtime.transitions, runtime.clock
+            settings, catalog, PeerClient(self._nc, peer.timeout), runtime.transitions, runtime.clock, peer=peer
         )
-        self.key = PeerKey(settings)
-        self._issuing = Issuing(settings, catalog, runtime.clock)
-        self._secrets = SecretStore(settings.peer.id, self.key, runtime.kube)
-        kube, clock, every = runtime.kube, runtime.clock, settings.credentials.sweep
+        self.key = PeerKey(peer)
+        self._issuing = Issuing(settings, catalog, runtime.clock, peer=peer)
+        self._secrets = SecretStore(peer.id, self.key, runtime.kube)
+        kube, clock, every = runtime.kube, runtime.clock, settings.sweep
         self._sweeper = (
-            Background("sweep", lambda: sweep_forever(settings.peer.id, kube, clock, every))
-            if kube is not None
-            else None
+            Background("sweep", lambda: sweep_forever(peer.id, kube, clock, every)) if kube is not None else None
         )
         self._subscriptions: list[Subscription] = []
 
@@ -84,7 +85,7 @@ class CredentialsFeature(Idle):
     async def _public_key(self, msg: Msg) -> None:
         await msg.respond(self.key.public_key.encode())
 
-    async def _publish(self, emits: list[Emit], causation: str) -> None:
+    async def _publish(self, emits: list[Emit], causation: str | None) -> None:
         for emit in emits:
             published = await self._runtime.publisher.publish(emit.subject, emit.event, causation=causation)
             if emit.subject in OUTCOMES and not published.duplicate:
@@ -93,6 +94,18 @@ class CredentialsFeature(Idle):
     async def request(self, request: CredentialRequest) -> None:
         """Issue scoped keys on the storage's peer and store them as a Secret on the compute's peer."""
         await self._publish(await self.credentials.request(request), request.id)
+
+    async def invalid(self, body: bytes, rejection: Rejection) -> dict[str, Any] | None:
+        """A request that fails its schema but names a usable id is answered like any other: `failed`."""
+        if (request_id := claimed_id(body)) is None:
+            return None
+        # Idempotency guard: a bad copy of an answered request does not unsay its outcome.
+        if (known := await self.answered(request_id)) is not None:
+            return known
+        event = invalid(request_id, claimed_id(body, "execution") or "", rejection.reason)
+        # No causation header, as for bookings: the ctl path replies with it directly.
+        await self._publish([Emit(subjects.CREDENTIAL_FAILED, event)], causation=None)
+        return {"status": "failed", **event.model_dump(mode="json")}
 
     async def dispatched(self, event: ExecutionDispatched) -> None:
         """Request credentials for every storage resource of a dispatched execution."""

@@ -21,7 +21,8 @@ from schemas.peer import PeerReply
 if TYPE_CHECKING:
     from engine.catalog.store import Catalog
     from engine.core.clock import Clock
-    from engine.settings import Settings
+    from engine.core.settings import PeerSettings
+    from engine.credentials.settings import CredentialSettings
     from schemas.peer import IssueCredential
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,17 @@ def refuse(code: str, reason: str) -> PeerReply:
 
 
 class Issuing:
-    def __init__(self, settings: Settings, catalog: Catalog, clock: Clock) -> None:
+    def __init__(self, settings: CredentialSettings, catalog: Catalog, clock: Clock, *, peer: PeerSettings) -> None:
         self._settings = settings
+        self._peer = peer
         self._catalog = catalog
         self._clock = clock
 
     async def issue(self, message: IssueCredential) -> PeerReply:
         request = message.request
-        access = self._settings.credentials.storages.get(request.storage)
+        access = self._settings.storages.get(request.storage)
         if access is None:
-            return refuse("unknown_storage", f"peer {self._settings.peer.id} issues no keys for '{request.storage}'")
+            return refuse("unknown_storage", f"peer {self._peer.id} issues no keys for '{request.storage}'")
         if request.bucket not in access.buckets:
             return refuse(
                 "bucket_not_exported",
@@ -65,7 +67,7 @@ class Issuing:
         now = self._clock.now()
         if message.expires_at <= now:
             return refuse("expired", f"the keys would expire at {message.expires_at.isoformat()}, already past")
-        duration = sts.duration_for(message.expires_at, now, self._settings.credentials.max_duration)
+        duration = sts.duration_for(message.expires_at, now, self._settings.max_duration)
         try:
             keys = await sts.assume_role(
                 access,
@@ -75,7 +77,7 @@ class Issuing:
                 mode=request.access,
                 duration=duration,
                 session_name=sts.session_name(request.id),
-                timeout=self._settings.peer.timeout / 2,
+                timeout=self._peer.timeout / 2,
             )
         except IssueError as error:
             return refuse(error.code, error.reason)

@@ -20,7 +20,7 @@ from nacl.public import PrivateKey, PublicKey, SealedBox
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from engine.settings import Settings
+    from engine.core.settings import PeerSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ def seal(public_key: str, data: bytes) -> str:
 class PeerKey:
     """This peer's private key; loaded lazily so instances that never exchange secrets write no file."""
 
-    def __init__(self, settings: Settings) -> None:
-        self._configured = settings.peer.private_key
-        self._path: Path = settings.peer.state_dir / KEY_FILE
+    def __init__(self, settings: PeerSettings) -> None:
+        self._configured = settings.private_key
+        self._path: Path = settings.state_dir / KEY_FILE
         self._key: PrivateKey | None = None
 
     def _private(self) -> PrivateKey:

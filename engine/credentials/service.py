@@ -37,9 +37,10 @@ if TYPE_CHECKING:
 
     from engine.catalog.store import Catalog
     from engine.core.clock import Clock
+    from engine.core.settings import PeerSettings
+    from engine.credentials.settings import CredentialSettings
     from engine.executions.store import ExecutionRecord, Transitions
     from engine.peers import PeerClient
-    from engine.settings import Settings
     from schemas.catalog import Resource
     from schemas.credentials import Access
     from schemas.execution import ExecutionDispatched
@@ -71,9 +72,17 @@ class Route:
 
 class Credentials:
     def __init__(
-        self, settings: Settings, catalog: Catalog, peers: PeerClient, transitions: Transitions, clock: Clock
+        self,
+        settings: CredentialSettings,
+        catalog: Catalog,
+        peers: PeerClient,
+        transitions: Transitions,
+        clock: Clock,
+        *,
+        peer: PeerSettings,
     ) -> None:
         self._settings = settings
+        self._peer = peer
         self._catalog = catalog
         self._peers = peers
         self._transitions = transitions
@@ -81,7 +90,7 @@ class Credentials:
 
     def owner(self, resource: Resource) -> str:
         """The peer that owns `resource`; 'local' means the peer handling it."""
-        return resource.owner(self._settings.peer.id)
+        return resource.owner(self._peer.id)
 
     async def request(self, request: CredentialRequest) -> list[Emit]:
         # Idempotency guard: an answered request gets its stored outcome again, nothing is reissued.
@@ -148,7 +157,7 @@ class Credentials:
         An attempt lasts at most two peer requests; a pending lease older than that is a crashed
         attempt, which this one takes over (the Secret it may have stored is kept: 409).
         """
-        attempt = timedelta(seconds=2 * self._settings.peer.timeout + 1)
+        attempt = timedelta(seconds=2 * self._peer.timeout + 1)
         if self._clock.now() - lease.updated_at < attempt:
             raise TemporaryError(f"credential request {lease.id} is being answered by another attempt")
 
@@ -165,7 +174,7 @@ class Credentials:
         if request.expires_at is not None:
             expires_at = request.expires_at
         elif execution is not None:
-            expires_at = execution.window_end + timedelta(seconds=self._settings.credentials.margin)
+            expires_at = execution.window_end + timedelta(seconds=self._settings.margin)
         else:
             raise Refused(
                 "unknown_execution", f"execution '{request.execution}' is unknown and the request has no expires_at"
@@ -333,6 +342,17 @@ class Credentials:
 def _access(value: str) -> Access:
     """The access a storage label asks for; anything unrecognised means read-write."""
     return "read" if value == "read" else "write" if value == "write" else "read-write"
+
+
+def invalid(request: str, execution: str, reason: str) -> CredentialFailed:
+    """The outcome of a request that fails its schema: nothing issued, nothing stored.
+
+    Its own event id (`:invalid`), so it never takes the place of the outcome of a valid request with the
+    same id in JetStream's duplicate window.
+    """
+    return CredentialFailed(
+        id=f"{request}:invalid", request=request, execution=execution, code="invalid", reason=reason
+    )
 
 
 def _stored(lease: CredentialLease) -> list[Emit]:

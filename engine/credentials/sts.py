@@ -21,7 +21,7 @@ from engine.credentials.policy import policy_json
 
 if TYPE_CHECKING:
     from engine.credentials.policy import Access
-    from engine.settings import StorageAccess
+    from engine.credentials.settings import StorageAccess
 
 #: STS never issues shorter keys than this (minio raises shorter requests to it).
 MIN_DURATION = 3600

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
     from opentelemetry.metrics import CallbackOptions, Observation
 
-    from engine.runtime import Runtime
+    from engine.dispatch.settings import DispatchSettings
+    from engine.ports import Ports
     from schemas.execution import ExecutionCancelled, ExecutionDue
 
 GAUGE = "jetflow.dispatch.executions"
@@ -35,9 +36,10 @@ log = logging.getLogger(__name__)
 
 
 class Dispatch:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: DispatchSettings) -> None:
         self._runtime = runtime
-        settings = runtime.settings
+        self._settings = settings
+        peer = runtime.settings.peer
         self._nc = runtime.publisher.connection
         self._subscriptions: list[Subscription] = []
         kube = runtime.kube
@@ -48,9 +50,7 @@ class Dispatch:
         if kube is None:
             return
         reporter = Reporter(runtime.transitions, runtime.publisher, runtime.clock)
-        remote = RemoteNamespaces(
-            PeerClient(self._nc, settings.peer.timeout), settings.peer.id, retry_after=2 * settings.dispatch.refill
-        )
+        remote = RemoteNamespaces(PeerClient(self._nc, peer.timeout), peer.id, retry_after=2 * settings.refill)
         self.dispatcher = dispatcher = Dispatcher(
             kube=kube,
             catalog=Catalog(),
@@ -60,12 +60,13 @@ class Dispatch:
             clock=runtime.clock,
             gate=runtime.gate,
             settings=settings,
+            peer=peer,
             remote=remote,
         )
-        timeout = settings.dispatch.watch_timeout
-        self.watcher = Watcher(kube, reporter, peer_id=settings.peer.id, timeout=timeout, ended=dispatcher.wake)
-        delay = settings.dispatch.namespace_delete_delay
-        self.janitor = Janitor(kube, runtime.clock, remote, peer_id=settings.peer.id, delay=delay)
+        timeout = settings.watch_timeout
+        self.watcher = Watcher(kube, reporter, peer_id=peer.id, timeout=timeout, ended=dispatcher.wake)
+        delay = settings.namespace_delete_delay
+        self.janitor = Janitor(kube, runtime.clock, remote, peer_id=peer.id, delay=delay)
 
     async def start(self) -> None:
         runtime = self._runtime
@@ -139,7 +140,7 @@ class Dispatch:
         instance = self._runtime.instance
         if self.dispatcher is None or self.watcher is None:
             return {"instance": instance, "enabled": False, "blocked": {}}
-        settings = self._runtime.settings.dispatch
+        settings = self._settings
         # From the store: any replica answers the same, but only the leader knows the blocked ones.
         decision = await self.dispatcher.decide(exclude=frozenset(self.dispatcher.blocked))
         return {

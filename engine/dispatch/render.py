@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from engine.catalog.store import Catalog
-    from engine.settings import Settings
+    from engine.core.settings import MongoSettings, PeerSettings
+    from engine.dispatch.settings import DispatchSettings
 
 
 def to_yaml(documents: list[dict[str, Any]]) -> str:
@@ -69,19 +70,29 @@ def catalog_file(path: Path) -> tuple[dict[str, Workflow], dict[str, Resource]]:
     return workflows, resources
 
 
-def render(target: str, settings: Settings, *, catalog: Path | None = None) -> str:
-    """YAML of every manifest of `target` (an execution id, or a booking request JSON file)."""
+def render(
+    target: str,
+    settings: DispatchSettings,
+    peer: PeerSettings,
+    mongo: MongoSettings,
+    *,
+    limit: int,
+    cron_duration: timedelta,
+    catalog: Path | None = None,
+) -> str:
+    """YAML of every manifest of `target` (an execution id, or a booking request JSON file); a booking is
+    expanded as when it is decided: at most `limit` executions, `cron_duration` each for a cron one."""
     import asyncio
     from pathlib import Path
 
-    config = DispatchConfig.from_settings(settings.dispatch, settings.peer)
+    config = DispatchConfig.from_settings(settings, peer)
     path = Path(target)
     if path.suffix == ".json" and not path.is_file():
         raise PermanentError(f"{target}: no such file (a booking request JSON file, or an execution id)")
     if path.suffix == ".json":
         booking = BookingRequest.model_validate_json(path.read_text())
         if catalog is None:
-            workflow, resources = asyncio.run(_booking_catalog(booking, settings))
+            workflow, resources = asyncio.run(_booking_catalog(booking, mongo))
         else:
             workflows, resources = catalog_file(catalog)
             if booking.workflow not in workflows:
@@ -92,16 +103,16 @@ def render(target: str, settings: Settings, *, catalog: Path | None = None) -> s
             workflow,
             resources,
             config,
-            limit=settings.booking.max_executions,
-            cron_duration=timedelta(seconds=settings.booking.cron_duration),
+            limit=limit,
+            cron_duration=cron_duration,
         )
     else:
-        plan = asyncio.run(_execution_plan(target, settings, config))
+        plan = asyncio.run(_execution_plan(target, mongo, config))
     return to_yaml(manifests(plan))
 
 
-async def _booking_catalog(booking: BookingRequest, settings: Settings) -> tuple[Workflow, dict[str, Resource]]:
-    async with _store(settings) as catalog:
+async def _booking_catalog(booking: BookingRequest, mongo: MongoSettings) -> tuple[Workflow, dict[str, Resource]]:
+    async with _store(mongo) as catalog:
         workflow = await catalog.workflow(booking.workflow)
         if workflow is None:
             raise PermanentError(f"unknown workflow '{booking.workflow}'")
@@ -109,11 +120,11 @@ async def _booking_catalog(booking: BookingRequest, settings: Settings) -> tuple
         return workflow, await catalog.resources(sorted(wanted))
 
 
-async def _execution_plan(execution: str, settings: Settings, config: DispatchConfig) -> Plan:
+async def _execution_plan(execution: str, mongo: MongoSettings, config: DispatchConfig) -> Plan:
     from engine.dispatch.service import load_plan
     from engine.executions.store import ExecutionRecord
 
-    async with _store(settings) as catalog:
+    async with _store(mongo) as catalog:
         record = await ExecutionRecord.get(execution)
         if record is None:
             raise PermanentError(f"unknown execution '{execution}' (and no booking file of that name)")
@@ -125,15 +136,15 @@ def _now() -> datetime:
 
 
 @asynccontextmanager
-async def _store(settings: Settings) -> AsyncIterator[Catalog]:
+async def _store(mongo: MongoSettings) -> AsyncIterator[Catalog]:
     """The catalog (and executions) read from the store, which is closed afterwards."""
     from engine.catalog.store import CATALOG_DOCUMENTS, Catalog
     from engine.core.store import Store
     from engine.executions.store import ExecutionRecord
 
-    if settings.mongo.url is None:
+    if mongo.url is None:
         raise PermanentError("set JETFLOW_MONGO_URL to read executions and the catalog (or pass --catalog)")
-    store = await Store.connect(settings, [*CATALOG_DOCUMENTS, ExecutionRecord], settings.mongo.url)
+    store = await Store.connect(mongo, [*CATALOG_DOCUMENTS, ExecutionRecord], mongo.url)
     try:
         yield Catalog()
     finally:

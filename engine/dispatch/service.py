@@ -45,11 +45,12 @@ if TYPE_CHECKING:
     from engine.catalog.store import Catalog
     from engine.core.clock import Clock
     from engine.core.gate import ThrottleGate
+    from engine.core.settings import PeerSettings
     from engine.dispatch.remote import RemoteNamespaces
     from engine.dispatch.report import Reporter
+    from engine.dispatch.settings import DispatchSettings
     from engine.executions.store import Transitions
     from engine.kube.client import Kube
-    from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 _tracer = trace.get_tracer(__name__)
@@ -94,7 +95,8 @@ class Dispatcher:
         publisher: Publisher,
         clock: Clock,
         gate: ThrottleGate,
-        settings: Settings,
+        settings: DispatchSettings,
+        peer: PeerSettings,
         remote: RemoteNamespaces,
     ) -> None:
         self._kube = kube
@@ -105,7 +107,7 @@ class Dispatcher:
         self._clock = clock
         self._gate = gate
         self._settings = settings
-        self._config = DispatchConfig.from_settings(settings.dispatch, settings.peer)
+        self._config = DispatchConfig.from_settings(settings, peer)
         self._wake = asyncio.Event()
         self._runner = Background("dispatcher", self._loop)
         self._remote = remote
@@ -139,11 +141,11 @@ class Dispatcher:
             try:
                 await self.run_pass(woken=woken)
             except TemporaryError as error:
-                log.warning("dispatch pass stopped, retried in %gs: %s", self._settings.dispatch.refill, error)
+                log.warning("dispatch pass stopped, retried in %gs: %s", self._settings.refill, error)
             except Exception:
-                log.exception("dispatch pass failed; retried in %gs", self._settings.dispatch.refill)
+                log.exception("dispatch pass failed; retried in %gs", self._settings.refill)
             try:
-                await asyncio.wait_for(self._wake.wait(), self._settings.dispatch.refill)
+                await asyncio.wait_for(self._wake.wait(), self._settings.refill)
                 woken = True
             except TimeoutError:
                 woken = False
@@ -171,8 +173,8 @@ class Dispatcher:
             [record for record in queue if now < record.window_end],
             [doc.get("resources", []) for doc in active],
             self._gate,
-            max_running=self._settings.dispatch.max_running,
-            max_per_resource=self._settings.dispatch.max_per_resource,
+            max_running=self._settings.max_running,
+            max_per_resource=self._settings.max_per_resource,
         )
         return replace(decision, expired=[record for record in queue if now >= record.window_end])
 
@@ -200,7 +202,7 @@ class Dispatcher:
     async def _at_running_limit(self) -> bool:
         collection = ExecutionRecord.get_pymongo_collection()
         running = await collection.count_documents({"state": {"$in": ACTIVE}})
-        return running >= self._settings.dispatch.max_running
+        return running >= self._settings.max_running
 
     async def _apply(self, decision: limits.Decision[ExecutionRecord]) -> None:
         for record in decision.expired:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from engine.core.settings import KubeSettings
     from engine.kube.client import Kube
-    from engine.settings import Settings
 
 log = logging.getLogger(__name__)
 SERVICE_ACCOUNT_TOKEN = Path("/var/run/secrets/kubernetes.io/serviceaccount/token")
@@ -36,12 +36,12 @@ def default_kubeconfig() -> Path:
     return Path(first).expanduser()
 
 
-def target(settings: Settings) -> Target | None:
-    if settings.kube.manifests_dir is not None:
-        return Target("folder", settings.kube.manifests_dir)
-    if settings.kube.kubeconfig is not None:
-        return Target("kubeconfig", settings.kube.kubeconfig)
-    in_cluster = settings.kube.in_cluster
+def target(settings: KubeSettings) -> Target | None:
+    if settings.manifests_dir is not None:
+        return Target("folder", settings.manifests_dir)
+    if settings.kubeconfig is not None:
+        return Target("kubeconfig", settings.kubeconfig)
+    in_cluster = settings.in_cluster
     if in_cluster is None:
         in_cluster = SERVICE_ACCOUNT_TOKEN.exists()
     if in_cluster:
@@ -51,7 +51,7 @@ def target(settings: Settings) -> Target | None:
     return None
 
 
-async def connect(settings: Settings) -> Kube | None:
+async def connect(settings: KubeSettings) -> Kube | None:
     """The configured client, or None when no cluster is configured (see the module docstring)."""
     chosen = target(settings)
     if chosen is None:
@@ -72,7 +72,7 @@ async def connect(settings: Settings) -> Kube | None:
         load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
     else:
         await load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=str(chosen.path), context=settings.kube.context, client_configuration=configuration
+            config_file=str(chosen.path), context=settings.context, client_configuration=configuration
         )
     log.info("Kubernetes: %s %s", chosen.mode, chosen.path or "")
-    return ApiKube(ApiClient(configuration=configuration), timeout=settings.kube.timeout)
+    return ApiKube(ApiClient(configuration=configuration), timeout=settings.timeout)

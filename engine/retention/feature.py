@@ -14,15 +14,15 @@ from engine.core.lifecycle import Idle
 from engine.retention.service import Retention
 
 if TYPE_CHECKING:
-    from engine.runtime import Runtime
+    from engine.ports import Ports
+    from engine.retention.settings import RetentionSettings
 
 
 class RetentionFeature(Idle):
     lease = "retention"
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: RetentionSettings) -> None:
         self._runtime = runtime
-        settings = runtime.settings.retention
         self.retention = Retention(settings.keep)
         self._sweeping = Background("retention", lambda: self.retention.run(runtime.clock, settings.sweep))
 

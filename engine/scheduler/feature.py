@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
     from opentelemetry.metrics import CallbackOptions, Observation
 
-    from engine.runtime import Runtime
+    from engine.ports import Ports
+    from engine.scheduler.settings import SchedulerSettings
     from schemas.queries import BookingRef
 
 #: Outcomes that change a booking's pending executions, besides `SCHEDULER_REFRESH`.
@@ -37,9 +38,8 @@ NUDGES = (subjects.SCHEDULER_REFRESH, subjects.BOOKING_CONFIRMED, subjects.BOOKI
 
 
 class Schedule:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: SchedulerSettings) -> None:
         self._runtime = runtime
-        settings = runtime.settings.scheduler
         self._settings = settings
         meter = runtime.telemetry.meter
         self.lease = "scheduler" if settings.enabled else None
@@ -54,6 +54,7 @@ class Schedule:
             grace=settings.catch_up_grace,
             horizon=settings.horizon,
             refill=settings.refill,
+            announce_window=runtime.settings.nats.duplicate_window,
             lateness=meter.create_histogram(
                 "jetflow.scheduler.lateness",
                 unit="s",

@@ -83,6 +83,20 @@ def timer_id(instant: datetime) -> str:
     return f"at:{instant.isoformat()}"
 
 
+def due_event(record: ExecutionRecord, *, at: datetime) -> ExecutionDue:
+    """`record` fired at `at`; its id is the same however often it is published."""
+    return ExecutionDue(
+        id=f"{record.id}:due",
+        execution=record.id,
+        booking=record.booking,
+        at=at,
+        workflow=record.workflow,
+        resources=record.resources,
+        planned_at=record.planned_at,
+        window_end=record.window_end,
+    )
+
+
 class Scheduler:
     def __init__(
         self,
@@ -95,6 +109,7 @@ class Scheduler:
         grace: float,
         horizon: float,
         refill: float,
+        announce_window: float,
         lateness: Histogram,
         outcomes: Counter,
     ) -> None:
@@ -106,6 +121,7 @@ class Scheduler:
         self._grace = grace
         self._horizon = horizon
         self._refill_every = refill
+        self._announce_window = announce_window
         self._lateness = lateness
         self._outcomes = outcomes
         self._horizon_store = Horizon(publisher=publisher, transitions=transitions)
@@ -146,6 +162,7 @@ class Scheduler:
         )
         self._aps.start()
         await self.refill()
+        await self._announce_recent()
         self._refiller.start()
 
     async def stop(self) -> None:
@@ -404,22 +421,25 @@ class Scheduler:
                 return
         self._lateness.record(verdict.lateness)
         self._outcomes.add(1, {"outcome": "due"})
-        due = ExecutionDue(
-            id=f"{record.id}:due",
-            execution=record.id,
-            booking=record.booking,
-            at=now,
-            workflow=record.workflow,
-            resources=record.resources,
-            planned_at=record.planned_at,
-            window_end=record.window_end,
-        )
+        due = due_event(record, at=now)
         try:
             await self._publisher.publish(subjects.EXECUTION_DUE, due, causation=record.id)
         except Exception:
             # Due in the store but not announced: sent again by the next refill (same id, so at most once).
             self._unannounced[due.id] = due
             raise
+
+    async def _announce_recent(self) -> None:
+        """A new leader publishes again the due events of what was fired within the duplicate window:
+        a leader that died (or lost its lease) between the compare-and-set and the publish left an
+        execution due in the store and unannounced. JetStream drops the copies of those it did publish."""
+        since = self._clock.now() - timedelta(seconds=self._announce_window)
+        query = {"state": str(ExecutionState.DUE), "planned_at": {"$gte": since}}
+        documents = await ExecutionRecord.get_pymongo_collection().find(query).limit(PASS_SIZE).to_list()
+        for document in documents:
+            record = ExecutionRecord.model_validate(document)
+            self._unannounced[f"{record.id}:due"] = due_event(record, at=record.updated_at)
+        await self._announce_again()
 
     async def _announce_again(self) -> None:
         """Publish the due events whose publish failed when they fired (NATS was down or too slow)."""

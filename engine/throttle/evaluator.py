@@ -68,10 +68,11 @@ if TYPE_CHECKING:
     from engine.bus.deadletter import DeadLetters
     from engine.bus.publisher import Publisher
     from engine.core.clock import Clock
-    from engine.runtime import Runtime
-    from engine.settings import Settings
+    from engine.core.settings import ConsumerSettings
+    from engine.ports import Ports
     from engine.throttle.actions import NodeActions
     from engine.throttle.policy import Change
+    from engine.throttle.settings import ThrottleSettings
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,9 @@ class Evaluator:
         js: JetStreamContext,
         publisher: Publisher,
         dead_letters: DeadLetters,
-        settings: Settings,
+        settings: ThrottleSettings,
+        consumers: ConsumerSettings,
+        max_payload: int,
         clock: Clock,
         actions: NodeActions,
         metrics: EvaluatorMetrics,
@@ -104,6 +107,8 @@ class Evaluator:
         self._publisher = publisher
         self._dead_letters = dead_letters
         self._settings = settings
+        self._consumers = consumers
+        self._max_payload = max_payload
         self._clock = clock
         self._actions = actions
         self._metrics = metrics
@@ -120,7 +125,8 @@ class Evaluator:
     @classmethod
     def for_runtime(
         cls,
-        runtime: Runtime,
+        runtime: Ports,
+        settings: ThrottleSettings,
         *,
         actions: NodeActions | None = None,
         durable: str = DURABLE,
@@ -132,7 +138,9 @@ class Evaluator:
             js=runtime.js,
             publisher=publisher or runtime.publisher,
             dead_letters=runtime.dead_letters,
-            settings=runtime.settings,
+            settings=settings,
+            consumers=runtime.settings.consumers,
+            max_payload=runtime.settings.nats.max_payload,
             clock=runtime.clock,
             actions=actions or NoActions(),
             metrics=EvaluatorMetrics(
@@ -147,8 +155,8 @@ class Evaluator:
         return self._task is not None
 
     def rules(self, node: str) -> Rules:
-        groups = self._settings.throttle.groups
-        group = self._settings.throttle.node_groups.get(node, "default")
+        groups = self._settings.groups
+        group = self._settings.node_groups.get(node, "default")
         return groups.get(group) or groups.get("default") or Rules()
 
     async def start(self) -> None:
@@ -158,9 +166,9 @@ class Evaluator:
         self._taken.clear()
         config = ConsumerConfig(
             ack_policy=AckPolicy.ALL,
-            ack_wait=self._settings.consumers.ack_wait,
+            ack_wait=self._consumers.ack_wait,
             deliver_policy=DeliverPolicy.ALL,
-            max_ack_pending=self._settings.throttle.batch * 4,
+            max_ack_pending=self._settings.batch * 4,
         )
         subscription = await self._js.pull_subscribe(
             SAMPLES, durable=self._durable, stream=streams.METRICS, config=config
@@ -178,7 +186,7 @@ class Evaluator:
             await self._snapshot()
 
     async def _run(self, subscription: JetStreamContext.PullSubscription) -> None:
-        next_snapshot = time.monotonic() + self._settings.throttle.snapshot
+        next_snapshot = time.monotonic() + self._settings.snapshot
         next_silence = time.monotonic()
         caught_up = False
         try:
@@ -187,7 +195,7 @@ class Evaluator:
                 self._undo.clear()
                 try:
                     try:
-                        batch = await subscription.fetch(self._settings.throttle.batch, timeout=1.0)
+                        batch = await subscription.fetch(self._settings.batch, timeout=1.0)
                     except TimeoutError:
                         batch = []
                     caught_up = not batch or batch[-1].metadata.num_pending == 0
@@ -202,7 +210,7 @@ class Evaluator:
                         next_silence = time.monotonic() + 1.0
                         await self._check_silence()
                     if time.monotonic() >= next_snapshot:
-                        next_snapshot = time.monotonic() + self._settings.throttle.snapshot
+                        next_snapshot = time.monotonic() + self._settings.snapshot
                         await self._snapshot()
                 except Exception:
                     # NATS or MongoDB failed mid-batch: put the nodes back as they were before the batch
@@ -242,7 +250,7 @@ class Evaluator:
         except Exception as error:
             deliveries = msg.metadata.num_delivered
             deterministic = isinstance(error, RecursionError) or refused(error)
-            if not deterministic and deliveries < self._settings.consumers.max_deliver:
+            if not deterministic and deliveries < self._consumers.max_deliver:
                 raise  # the batch is redelivered: NATS or the store may be back by then
             if before is None:
                 self.states.pop(node, None)
@@ -263,12 +271,12 @@ class Evaluator:
     async def _handle(self, msg: Msg) -> str:
         self.handled += 1
         headers = msg.headers or {}
-        decoded = decode(MetricSample, msg.data, headers, max_payload=self._settings.nats.max_payload)
+        decoded = decode(MetricSample, msg.data, headers, max_payload=self._max_payload)
         node = msg.subject.rpartition(".")[2]
         if not isinstance(decoded, Rejection) and decoded.node != node:
             decoded = Rejection("permanent", f"sample for node '{decoded.node}' published on {msg.subject}")
         if not isinstance(decoded, Rejection):
-            ahead, skew = (decoded.at - self._clock.now()).total_seconds(), self._settings.throttle.clock_skew
+            ahead, skew = (decoded.at - self._clock.now()).total_seconds(), self._settings.clock_skew
             if ahead > skew:
                 reason = f"sample at {decoded.at.isoformat()} is {ahead:.0f}s in the future (tolerance {skew:g}s)"
                 decoded = Rejection("permanent", reason)

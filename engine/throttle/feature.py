@@ -18,15 +18,15 @@ from engine.throttle.status import node_levels
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
-    from engine.runtime import Runtime
+    from engine.ports import Ports
     from engine.throttle.actions import NodeActions
+    from engine.throttle.settings import ThrottleSettings
     from schemas.throttle import ThrottleCommand, ThrottleLevel
 
 
 class Throttle:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Ports, settings: ThrottleSettings) -> None:
         self._runtime = runtime
-        settings = runtime.settings.throttle
         self.lease = "throttle" if settings.enabled else None
         self.gate = runtime.gate if isinstance(runtime.gate, CommandGate) else None
         actions: NodeActions = NoActions()
@@ -39,7 +39,7 @@ class Throttle:
                     "JETFLOW_THROTTLE_KUBE_TAINT / _SUSPEND is set but no Kubernetes cluster is configured"
                 )
             actions = KubeNodeActions(kube, taint=settings.kube_taint, suspend=settings.kube_suspend)
-        self.evaluator = Evaluator.for_runtime(runtime, actions=actions)
+        self.evaluator = Evaluator.for_runtime(runtime, settings, actions=actions)
         self._forget: Callable[[], None] | None = None
 
     def _levels(self) -> dict[str, ThrottleLevel]:

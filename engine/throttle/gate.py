@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from nats.aio.subscription import Subscription
     from nats.js import JetStreamContext
 
-    from engine.settings import Settings
+    from engine.throttle.settings import ThrottleSettings
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ type Listener = Callable[[ThrottleCommand], Awaitable[None]]
 
 
 class CommandGate:
-    def __init__(self, settings: Settings) -> None:
-        self._fraction = settings.throttle.limited_fraction
-        self._unknown = ThrottleLevel(settings.throttle.unknown) if settings.throttle.unknown != "open" else None
+    def __init__(self, settings: ThrottleSettings) -> None:
+        self._fraction = settings.limited_fraction
+        self._unknown = ThrottleLevel(settings.unknown) if settings.unknown != "open" else None
         self.commands: dict[str, ThrottleCommand] = {}
         """The latest command per node."""
         self._nodes: dict[str, str] = {}

@@ -123,7 +123,7 @@ async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
     """
     if servers.EXTERNAL_KUBECONFIG:
         settings = Settings.load(kubeconfig=Path(servers.EXTERNAL_KUBECONFIG), _env_file=None)
-        client = await connect(settings)
+        client = await connect(settings.kube)
         assert client is not None
         try:
             yield KubeHarness(client, settings, None)
@@ -136,7 +136,7 @@ async def cluster(config: Path) -> AsyncIterator[KubeHarness]:
     async with kmock.KubernetesEmulator() as emulator, kmock.Server(emulator) as server:
         declare_kinds(emulator)
         settings = Settings.load(kubeconfig=kubeconfig(config, str(server.url).rstrip("/")), _env_file=None)
-        client = await connect(settings)
+        client = await connect(settings.kube)
         assert client is not None
         try:
             yield KubeHarness(client, settings, emulator)
