@@ -210,6 +210,7 @@ class Engine:
             await install(runtime)
         self.broker.include_router(router)
         await self.broker.start()
+        features.census.consumers_started()
         self.runtime = runtime
         log.info("jetflow %s running (peer %s) on %s", VERSION, self.settings.peer.id, self.nats_url)
         return runtime
