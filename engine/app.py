@@ -22,6 +22,7 @@ from engine.booking.remote import PendingRelease
 from engine.bus import quiet
 from engine.bus.consumer import Consumers
 from engine.bus.deadletter import DeadLetters
+from engine.bus.dlq import DeadLetterQueue
 from engine.bus.exhausted import watch_exhausted
 from engine.bus.publisher import Publisher
 from engine.catalog.feature import CatalogFeature
@@ -202,6 +203,7 @@ class Engine:
             credentials=CredentialsFeature(runtime, self.settings.credentials),
             retention=RetentionFeature(runtime, self.settings.retention),
             census=CensusFeature(runtime),
+            dlq=DeadLetterQueue(runtime.js),
         )
         features.throttle.on_release(features.schedule.release)
         for feature in features.all():

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from engine.booking.feature import BookingFeature
     from engine.bus.consumer import Consumers
     from engine.bus.deadletter import DeadLetters
+    from engine.bus.dlq import DeadLetterQueue
     from engine.bus.publisher import Publisher
     from engine.catalog.feature import CatalogFeature
     from engine.census import CensusFeature
@@ -54,6 +55,8 @@ class Features:
     credentials: CredentialsFeature
     retention: RetentionFeature
     census: CensusFeature
+    dlq: DeadLetterQueue
+    """The dead-letter queue's reader and replayer (JETFLOW_DLQ only: no store, no lease, nothing to start)."""
 
     def all(self) -> tuple[Feature, ...]:
         return (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.bus.dlq import DeadLetterQueue
 from schemas import subjects
 from schemas.queries import DeadLetterList, DeadLetterRef, DeadLetterReplay
 
@@ -13,7 +12,7 @@ if TYPE_CHECKING:
 
 
 async def install(runtime: Runtime) -> None:
-    queue = DeadLetterQueue(runtime.js)
+    queue = runtime.features.dlq
     control = runtime.control
     await control.add_query("dlq-list", subjects.ctl("dlq", "list"), DeadLetterList, queue.list)
     await control.add_query("dlq-get", subjects.ctl("dlq", "get"), DeadLetterRef, queue.get)
