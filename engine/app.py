@@ -17,6 +17,8 @@ from faststream.nats.opentelemetry import NatsTelemetryMiddleware
 from nats.errors import Error as NatsError
 
 from engine.booking.feature import BookingFeature
+from engine.booking.owner import PeerClaim
+from engine.booking.remote import PendingRelease
 from engine.bus import quiet
 from engine.bus.consumer import Consumers
 from engine.bus.deadletter import DeadLetters
@@ -71,6 +73,8 @@ DOCUMENTS: tuple[type[Document], ...] = (
     BookingRecord,
     ExecutionRecord,
     ResourceCalendar,
+    PeerClaim,
+    PendingRelease,
     NodeThrottle,
     CredentialLease,
 )
@@ -208,6 +212,7 @@ class Engine:
             await install(runtime)
         self.broker.include_router(router)
         await self.broker.start()
+        features.census.consumers_started()
         self.runtime = runtime
         log.info("jetflow %s running (peer %s) on %s", VERSION, self.settings.peer.id, self.nats_url)
         return runtime

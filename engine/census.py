@@ -14,6 +14,7 @@ most recently started engine that still runs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -47,6 +48,7 @@ class Census:
         self.dead_letters: int | None = None
         self.consumers: dict[tuple[str, str], tuple[int, int, int]] = {}
         """(stream, consumer) → messages pending (the lag), delivered but not acknowledged, redelivered."""
+        self._again = asyncio.Event()
 
     async def take(self) -> None:
         """Count again: one consumer listing per stream and one stream-info request first (a store that
@@ -74,7 +76,13 @@ class Census:
                 await self.take()
             except (PyMongoError, NatsError, OSError, TimeoutError) as error:
                 log.warning("census skipped: %s", error)
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._again.wait(), interval)
+            self._again.clear()
+
+    def again(self) -> None:
+        """Count again now, not at the end of the interval."""
+        self._again.set()
 
 
 async def _count_by(document: type[ExecutionRecord] | type[BookingRecord], field: str) -> dict[str, int]:
@@ -168,6 +176,11 @@ class CensusFeature(Idle):
         self._runtime = runtime
         self.census = Census(runtime.js)
         self._counting = Background("census", lambda: self.census.run(runtime.settings.telemetry.census_interval))
+
+    def consumers_started(self) -> None:
+        """The engine created its durable consumers (after every feature started, so after the first count,
+        which found none of them): count again now, so their gauges do not wait a whole interval."""
+        self.census.again()
 
     async def start(self) -> None:
         _declare(self._runtime.telemetry.meter)

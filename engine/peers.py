@@ -42,6 +42,10 @@ class PeerUnavailable(Exception):
     """The peer did not answer in time, or nobody serves its subject."""
 
 
+class PeerTimeout(PeerUnavailable):
+    """The peer did not answer in time: unlike no responders, the request may have reached it and taken effect."""
+
+
 class PeerClient:
     def __init__(self, nc: Client, timeout: float) -> None:
         self._nc = nc
@@ -53,7 +57,7 @@ class PeerClient:
         except NoRespondersError:
             raise PeerUnavailable(f"nobody answers on {subject}") from None
         except (TimeoutError, NatsTimeoutError):
-            raise PeerUnavailable(f"no answer on {subject} within {self._timeout:g}s") from None
+            raise PeerTimeout(f"no answer on {subject} within {self._timeout:g}s") from None
         try:
             return PeerReply.model_validate_json(reply.data)
         except ValidationError:

@@ -7,7 +7,7 @@ a `BookingRejected` with a code.
 """
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -77,9 +77,14 @@ class BookingRequest(Message):
 
     @model_validator(mode="after")
     def _window_order(self) -> Self:
-        if self.end <= self.start:
-            raise ValueError(f"end {self.end.isoformat()} must be after start {self.start.isoformat()}")
+        in_order(self.start, self.end)
         return self
+
+
+def in_order(start: datetime, end: datetime) -> None:
+    """Refuse a window that does not end after it starts."""
+    if end <= start:
+        raise ValueError(f"end {end.isoformat()} must be after start {start.isoformat()}")
 
 
 class Conflict(Part):
@@ -111,7 +116,8 @@ class BookingRejected(Message):
     booking: str = Field(description="The refused booking's id.")
     code: Literal["invalid", "conflict", "unknown_resource", "unknown_workflow", "limit", "unavailable"] = Field(
         description="Why, for programs: bad request, clash, unknown name, a configured limit, or `unavailable`: "
-        "it could not be decided (store down, handler timed out) and nothing was kept; send it again with a new id."
+        "it could not be decided (store down, handler timed out, a peer owning one of its resources did not "
+        "answer) and nothing was kept; send it again with a new id."
     )
     reason: str = Field(description="Why, for humans: a sentence naming the problem.")
     conflicts: list[Conflict] = Field(default_factory=list, description="The clashing windows, for `conflict`.")

@@ -17,6 +17,8 @@ from schemas.base import MapKey, Message, Part
 from schemas.names import KubeName
 
 X25519_KEY_BYTES = 32
+#: `Resource.peer` of a resource that belongs to the peer reading the catalog.
+LOCAL_PEER = "local"
 
 
 class Resource(Message):
@@ -30,7 +32,7 @@ class Resource(Message):
     capacity: int = Field(
         default=1, ge=1, le=100_000, description="How many bookings may overlap on this resource at once."
     )
-    peer: str = Field(default="local", min_length=1, description="Peer that owns the resource; 'local' is us.")
+    peer: str = Field(default=LOCAL_PEER, min_length=1, description="Peer that owns the resource; 'local' is us.")
     labels: dict[MapKey, str] = Field(default_factory=dict, description="Free-form labels for selection and display.")
     public_key: str | None = Field(
         default=None, description="Base64 X25519 public key of the owning peer, used to seal secrets sent to it."
@@ -39,6 +41,10 @@ class Resource(Message):
     node: str | None = Field(
         default=None, description="Kubernetes node name, for compute resources; when absent, the resource id."
     )
+
+    def owner(self, us: str) -> str:
+        """The peer that owns this resource, and alone decides its calendar, for peer `us` reading it."""
+        return us if self.peer == LOCAL_PEER else self.peer
 
     @field_validator("public_key")
     @classmethod

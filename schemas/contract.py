@@ -29,7 +29,16 @@ from schemas.execution import (
     ExecutionTimedOut,
 )
 from schemas.metrics import MetricSample
-from schemas.peer import DeleteSecret, IssueCredential, PeerReply, PrepareNamespace, ReleaseNamespace, StoreSecret
+from schemas.peer import (
+    ClaimResources,
+    DeleteSecret,
+    IssueCredential,
+    PeerReply,
+    PrepareNamespace,
+    ReleaseClaims,
+    ReleaseNamespace,
+    StoreSecret,
+)
 from schemas.throttle import ThrottleCommand
 
 if TYPE_CHECKING:
@@ -245,6 +254,23 @@ def _peer(family: str, verb: str) -> str:
 
 
 PEERS: tuple[Endpoint, ...] = (
+    Endpoint(
+        "peer-booking-claim",
+        _peer("booking", "claim"),
+        ClaimResources,
+        PeerReply,
+        "The owner of resources claims them on its own calendars for every window of another peer's booking, "
+        "all or none; asked again, it answers as the first time.",
+        asks=True,
+    ),
+    Endpoint(
+        "peer-booking-release",
+        _peer("booking", "release"),
+        ReleaseClaims,
+        PeerReply,
+        "The owner drops a booking's claims (cancelled, or not confirmed) and refuses a later claim of it.",
+        asks=True,
+    ),
     Endpoint(
         "peer-credential-issue",
         _peer("credential", "issue"),

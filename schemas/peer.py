@@ -7,13 +7,18 @@ requesting peer included, cannot read it. Every request carries the credential r
 retried request addresses the same effect.
 """
 
-from typing import Literal
+from datetime import timedelta
+from typing import Annotated, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.base import Instant, Message, Part
+from schemas.booking import MAX_RESOURCES, Conflict, in_order
 from schemas.credentials import CredentialRequest
 from schemas.names import KubeName
+
+#: A peer id, as `JETFLOW_PEER_ID` allows it: a subject token (no '.', wildcard or space).
+PeerId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^.*>\s]+$")]
 
 
 class IssueCredential(Message):
@@ -76,6 +81,51 @@ class ReleaseNamespace(Message):
     requester: KubeName = Field(description="The peer that dispatched the workflow.")
 
 
+class ClaimResources(Message):
+    """To the owner of resources (`jetflow.peer.<X>.booking.claim`): claim them for every window of a booking.
+
+    The windows travel as the booking's schedule (start, end, cron, duration), never expanded, so a claim
+    for a cron booking of 100,000 executions is as small as one for a one-shot booking. The owner expands
+    it itself (within its own limit per booking) and decides with its own calendars, all of `resources` or
+    none. `id` is `<booking>:claim:<owner>`. A claim asked again by the same requester for the same booking
+    is answered as the first time; one that arrives after that booking's release is refused.
+    """
+
+    booking: KubeName = Field(description="The booking on the requesting peer.")
+    requester: PeerId = Field(description="The peer asking: the booking's peer, which runs its executions.")
+    resources: list[KubeName] = Field(
+        min_length=1, max_length=MAX_RESOURCES, description="The owner's resources the booking names."
+    )
+    start: Instant = Field(description="Start of the booked window.")
+    end: Instant = Field(description="End of the booked window; after `start`.")
+    cron: str | None = Field(default=None, description="The booking's cron (as in booking.request).")
+    duration: timedelta | None = Field(default=None, description="The booking's duration (as in booking.request).")
+    count: int = Field(
+        ge=1, description="Windows the requester expanded the schedule to: an owner that counts otherwise refuses."
+    )
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Self:
+        in_order(self.start, self.end)
+        return self
+
+
+class ReleaseClaims(Message):
+    """To that owner (`jetflow.peer.<X>.booking.release`): the booking was cancelled, or not confirmed.
+
+    The owner drops the booking's claims on `resources` and remembers the release, so a claim of that
+    booking arriving later takes nothing. Releasing what was never claimed is fine. `id` is
+    `<booking>:release:<owner>`.
+    """
+
+    booking: KubeName = Field(description="The booking on the requesting peer.")
+    requester: PeerId = Field(description="The peer that asked for the claims.")
+    resources: list[KubeName] = Field(
+        min_length=1, max_length=MAX_RESOURCES, description="The owner's resources the booking names."
+    )
+    end: Instant = Field(description="End of the booking's window: the owner forgets the release some time after.")
+
+
 class PeerReply(Part):
     """Every peer answer: `ok` with what was asked for, or `error` with a code and a reason."""
 
@@ -86,3 +136,6 @@ class PeerReply(Part):
     recipient: str | None = Field(default=None, description="Peer whose public key `sealed` is sealed to.")
     expires_at: Instant | None = Field(default=None, description="When the issued keys stop working.")
     created: bool | None = Field(default=None, description="secret.store: False when the Secret already existed.")
+    conflicts: list[Conflict] | None = Field(
+        default=None, description="booking.claim refused with code 'conflict': the clashing windows."
+    )

@@ -24,7 +24,16 @@ from schemas.execution import (
     ExecutionTimedOut,
 )
 from schemas.metrics import MetricSample
-from schemas.peer import DeleteSecret, IssueCredential, PeerReply, PrepareNamespace, ReleaseNamespace, StoreSecret
+from schemas.peer import (
+    ClaimResources,
+    DeleteSecret,
+    IssueCredential,
+    PeerReply,
+    PrepareNamespace,
+    ReleaseClaims,
+    ReleaseNamespace,
+    StoreSecret,
+)
 from schemas.throttle import ThrottleCommand
 
 MODELS: dict[str, type[Message]] = {
@@ -55,6 +64,8 @@ MODELS: dict[str, type[Message]] = {
     "peer.secret.delete": DeleteSecret,
     "peer.namespace.prepare": PrepareNamespace,
     "peer.namespace.release": ReleaseNamespace,
+    "peer.booking.claim": ClaimResources,
+    "peer.booking.release": ReleaseClaims,
 }
 
 #: Inbound stream subjects with one fixed name; metric samples have one subject per node.

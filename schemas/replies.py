@@ -134,6 +134,10 @@ class BookingRecordReply(Reply):
     next_unstored: Instant | None
     stored_count: int
     settled: bool
+    peers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Other peer → the booking's resources claimed on that peer's calendars (the others are ours).",
+    )
     paused: bool
     outcome_subject: str
     outcome: dict[str, Any] = Field(description="The outcome event as published (confirmed or rejected).")
@@ -266,6 +270,7 @@ class SweepCounts(Reply):
     executions: int
     bookings: int
     credential_leases: int
+    peer_claims: int = Field(description="What this peer answered other peers' bookings, after they ended.")
 
 
 class SweepReply(Reply):

@@ -76,3 +76,13 @@ def ctl(family: str, verb: str) -> str:
 def peer(peer_id: str, family: str, verb: str) -> str:
     """A request/reply subject answered by the instances of one peer, e.g. `peer("b", "credential", "issue")`."""
     return f"{PEER_PREFIX}.{_token(peer_id)}.{_token(family)}.{_token(verb)}"
+
+
+def booking_claim(peer_id: str) -> str:
+    """Where the owner of resources claims them for another peer's booking: `jetflow.peer.<id>.booking.claim`."""
+    return peer(peer_id, "booking", "claim")
+
+
+def booking_release(peer_id: str) -> str:
+    """Where that owner releases them again: `jetflow.peer.<id>.booking.release`."""
+    return peer(peer_id, "booking", "release")

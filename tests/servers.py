@@ -137,16 +137,17 @@ def mongo_server(state: Path) -> Iterator[str]:
         yield servers.mongo_url(child.port)
 
 
-@contextmanager
-def federation(root: Path, peers: Sequence[str]) -> Iterator[dict[str, str]]:
+class Federation:
     """One nats-server per peer (its own JetStream domain and store folder), every pair linked by one leaf
     connection with its own password, as `jetflow up --leaf-port/--leaf-peer/--leaf` configures them: the
-    first of a pair listens, the second connects. Yields peer → client URL; `await linked(urls)` before using
-    the links."""
-    secrets_of = {(a, b): secrets.token_urlsafe(12) for i, a in enumerate(peers) for b in peers[i + 1 :]}
-    leaf_ports = {peer: free_port() for peer in peers}
-    with ExitStack() as stack:
-        urls: dict[str, str] = {}
+    first of a pair listens, the second connects. `stop(peer)` and `start(peer)` take one peer's server
+    away and bring it back on the same port and store folder, as an operator would."""
+
+    def __init__(self, root: Path, peers: Sequence[str]) -> None:
+        secrets_of = {(a, b): secrets.token_urlsafe(12) for i, a in enumerate(peers) for b in peers[i + 1 :]}
+        leaf_ports = {peer: free_port() for peer in peers}
+        self._children: dict[str, ChildServer] = {}
+        self._running: dict[str, ExitStack] = {}
         for i, peer in enumerate(peers):
             earlier, later = peers[:i], peers[i + 1 :]
             leaf = LeafSettings.model_validate(
@@ -159,10 +160,35 @@ def federation(root: Path, peers: Sequence[str]) -> Iterator[dict[str, str]]:
                     },
                 }
             )
-            child = servers.nats_server(root / peer, peer_id=peer, leaf=leaf)
-            stack.enter_context(running(child))
-            urls[peer] = servers.nats_url(child.port)
-        yield urls
+            self._children[peer] = servers.nats_server(root / peer, peer_id=peer, leaf=leaf)
+        self.urls = {peer: servers.nats_url(child.port) for peer, child in self._children.items()}
+        """Peer → client URL."""
+
+    def start(self, peer: str) -> None:
+        if peer not in self._running:
+            stack = ExitStack()
+            stack.enter_context(running(self._children[peer]))
+            self._running[peer] = stack
+
+    def stop(self, peer: str) -> None:
+        if (stack := self._running.pop(peer, None)) is not None:
+            stack.close()
+
+    def stop_all(self) -> None:
+        for peer in reversed(list(self._running)):
+            self.stop(peer)
+
+
+@contextmanager
+def federation(root: Path, peers: Sequence[str]) -> Iterator[Federation]:
+    """Every peer's server of a `Federation`, started; `await linked(federation.urls)` before using the links."""
+    started = Federation(root, peers)
+    try:
+        for peer in peers:
+            started.start(peer)
+        yield started
+    finally:
+        started.stop_all()
 
 
 async def linked(urls: dict[str, str], timeout: float = 20.0) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import random
 import uuid
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.overlap import assert_no_overlap
 from tests.support.polling import eventually
 from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json, stream_messages
@@ -79,18 +79,6 @@ async def outcomes(client: Client, expected: int, timeout: float) -> dict[str, l
     return await eventually(
         lambda: decided(client), lambda by_booking: len(by_booking) >= expected, timeout=timeout, interval=0.5
     )
-
-
-def assert_no_overlap(confirmed: list[dict[str, Any]]) -> int:
-    """Every pair of confirmed bookings sharing a resource is disjoint; returns the pairs checked."""
-    checked = 0
-    for a, b in itertools.combinations(confirmed, 2):
-        for resource in set(a["resources"]) & set(b["resources"]):
-            checked += 1
-            a_start, a_end = datetime.fromisoformat(a["start"]), datetime.fromisoformat(a["end"])
-            b_start, b_end = datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"])
-            assert a_end <= b_start or b_end <= a_start, f"{a['booking']} and {b['booking']} overlap on {resource}"
-    return checked
 
 
 @pytest.mark.timeout(240)

@@ -100,6 +100,7 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
             compute = {"id": "node-c", "kind": "compute", "peer": "c", "public_key": public_key_of(private["c"])}
             await publish_catalog(client, storage, compute)
             await publish_catalog(clients["b"], storage, compute)  # B seals to C's key as B's own catalog has it
+            await publish_catalog(clients["c"], compute)  # C claims node-c for the booking on its own calendar
             await publish_catalog(
                 client, {"id": "wf", "steps": [{"name": "s", "image": "alpine"}]}, subject="jetflow.workflow.upsert"
             )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from pydantic import ValidationError
 
+from engine.booking.owner import PeerClaim
 from engine.credentials.lease import CredentialLease, LeaseState
 from engine.executions.bookings import BookingRecord, BookingStatus
 from engine.executions.store import ExecutionRecord
@@ -84,7 +85,12 @@ async def remaining() -> dict[str, set[str]]:
         "executions": {r.id for r in await ExecutionRecord.find_all().to_list()},
         "bookings": {r.id for r in await BookingRecord.find_all().to_list()},
         "credential_leases": {r.id for r in await CredentialLease.find_all().to_list()},
+        "peer_claims": {r.id for r in await PeerClaim.find_all().to_list()},
     }
+
+
+def peer_claim(key: str, *, end: datetime) -> PeerClaim:
+    return PeerClaim(id=key, state="released", reply={}, resources=["node-a"], end=end, updated_at=end)
 
 
 async def test_sweep_deletes_what_ended_before_the_retention_and_keeps_the_rest(
@@ -122,10 +128,11 @@ async def test_sweep_deletes_what_ended_before_the_retention_and_keeps_the_rest(
             lease("issued-old", "issued", updated=OLD, expires=OLD),
         ]
     )
+    await PeerClaim.insert_many([peer_claim("b:ended-old", end=OLD), peer_claim("b:ended-fresh", end=FRESH)])
 
     reply = await request_json(client, "jetflow.ctl.retention.sweep", b"")
 
-    assert reply["deleted"] == {"executions": 2, "bookings": 3, "credential_leases": 2}
+    assert reply["deleted"] == {"executions": 2, "bookings": 3, "credential_leases": 2, "peer_claims": 1}
     assert await remaining() == {
         "executions": {"running-old", "ended-fresh", "cancelled-fresh"},
         "bookings": {
@@ -137,12 +144,13 @@ async def test_sweep_deletes_what_ended_before_the_retention_and_keeps_the_rest(
             "confirmed-fresh",
         },
         "credential_leases": {"revoked-keys-fresh", "revoked-fresh", "issued-old"},
+        "peer_claims": {"b:ended-fresh"},
     }
     gone = await request_json(client, "jetflow.ctl.booking.get", {"id": "confirmed-ended"})
     assert gone["status"] == "error"
     assert "unknown booking" in gone["error"]["reason"]
     again = await request_json(client, "jetflow.ctl.retention.sweep", b"")
-    assert again["deleted"] == {"executions": 0, "bookings": 0, "credential_leases": 0}
+    assert again["deleted"] == {"executions": 0, "bookings": 0, "credential_leases": 0, "peer_claims": 0}
 
 
 async def test_sweep_is_bounded_and_pending_bookings_do_not_hide_the_others(engine: Runtime) -> None:

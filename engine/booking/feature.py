@@ -1,21 +1,29 @@
 """The booking feature: decide requests and cancels, answer for them, and publish what was decided.
 
 handlers/booking.py binds the stream subjects and the `jetflow.ctl.booking.*` endpoints to these methods.
+Every replica also answers other peers' claims on this peer's resources (`jetflow.peer.<us>.booking.*`,
+engine/booking/owner.py) and sends again the releases another peer did not confirm (engine/booking/remote.py).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from engine.booking.owner import ClaimHost
+from engine.booking.remote import RemoteClaims
 from engine.booking.service import Bookings, cancellable, invalid, recorded_outcome
 from engine.bus.decode import claimed_id
 from engine.catalog.store import Catalog
+from engine.core.background import Background
 from engine.core.errors import PermanentError
 from engine.core.lifecycle import Idle
 from engine.executions.bookings import BookingRecord, cancellation_key
+from engine.peers import PeerClient
 from schemas import subjects
 
 if TYPE_CHECKING:
+    from nats.aio.subscription import Subscription
+
     from engine.booking.settings import BookingSettings
     from engine.bus.consumer import Delivery
     from engine.bus.decode import Rejection
@@ -30,8 +38,24 @@ OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOK
 class BookingFeature(Idle):
     def __init__(self, runtime: Ports, settings: BookingSettings) -> None:
         self._runtime = runtime
-        self.bookings = Bookings(settings, Catalog(), runtime.transitions)
+        peer, catalog, clock = runtime.settings.peer, Catalog(), runtime.clock
+        self._nc = runtime.publisher.connection
+        self.remote = RemoteClaims(PeerClient(self._nc, peer.timeout), peer.id)
+        self.bookings = Bookings(settings, catalog, runtime.transitions, self.remote)
+        self._host = ClaimHost(peer.id, settings.max_executions, catalog, self.bookings.calendars, clock)
+        self._retry = Background("peer-releases", lambda: self.remote.retry_forever(clock, peer.retry))
+        self._subscriptions: list[Subscription] = []
         self._publish = runtime.publisher.publish
+
+    async def start(self) -> None:
+        self._subscriptions = await self._host.serve(self._nc)
+        self._retry.start()
+
+    async def stop(self) -> None:
+        await self._retry.stop()
+        for subscription in self._subscriptions:
+            await subscription.unsubscribe()
+        self._subscriptions.clear()
 
     async def invalid(self, body: bytes, rejection: Rejection) -> dict[str, Any] | None:
         """A request that fails its schema is refused like any other: with a `rejected` event."""

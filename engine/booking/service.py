@@ -25,17 +25,18 @@ from engine.executions.bookings import LISTED_MAX, BookingRecord, cancellation_k
 from engine.executions.states import FINAL
 from engine.telemetry import carrier
 from schemas import subjects
-from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected, Conflict
+from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected
 from schemas.execution import ExecutionCancelled, ExecutionState
 
 if TYPE_CHECKING:
+    from engine.booking.remote import RemoteClaims
     from engine.booking.settings import BookingSettings
     from engine.catalog.store import Catalog
     from engine.claims.windows import Spans
     from engine.executions.bookings import BookingStatus
     from engine.executions.store import Transitions
     from schemas.base import Message
-    from schemas.booking import BookingCancel, BookingRequest
+    from schemas.booking import BookingCancel, BookingRequest, Conflict
     from schemas.catalog import Resource
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,15 @@ class Rejected(Exception):
 
 
 class Bookings:
-    def __init__(self, settings: BookingSettings, catalog: Catalog, transitions: Transitions) -> None:
+    def __init__(
+        self, settings: BookingSettings, catalog: Catalog, transitions: Transitions, remote: RemoteClaims
+    ) -> None:
         self._settings = settings
         self._catalog = catalog
         self._transitions = transitions
-        self._calendars = calendar.Calendars()
+        self._remote = remote
+        self.calendars = calendar.Calendars()
+        """This engine's claims on our calendars: our own bookings' and other peers' (engine/booking/owner.py)."""
 
     async def request(self, request: BookingRequest, *, received_at: datetime, sequence: int | None = None) -> Emit:
         """Decide `request`; `received_at` (the stream's timestamp) makes time checks replay-stable.
@@ -69,7 +74,7 @@ class Bookings:
             if schedule.duration != request.duration:  # a cron booking given its default duration
                 request = request.model_copy(update={"duration": schedule.duration})
             reservation = Reservation.of(request.id, schedule, len(spans))
-            await self._claim_all(request, resources, reservation, spans, prune_before=received_at)
+            theirs = await self._claim_all(request, resources, reservation, spans, prune_before=received_at)
         except Rejected as rejected:
             record = _record(request, "rejected", subjects.BOOKING_REJECTED, rejected.rejection, received_at, sequence)
         else:
@@ -87,6 +92,7 @@ class Bookings:
             )
             record = _record(request, "confirmed", subjects.BOOKING_CONFIRMED, confirmed, received_at, sequence)
             record.execution_count, record.next_unstored = len(spans), instant(spans.starts[0])
+            record.peers = theirs
         stored, _created = await create_once(record)
         return _recorded(stored, sequence)
 
@@ -109,8 +115,8 @@ class Bookings:
             stored = await BookingRecord.get(request.id)
             if stored is not None:
                 return _recorded(stored, None)
-            for resource in request.resources:
-                await calendar.release(resource, booking=request.id)
+            _, theirs = self._remote.owners((await self._catalog.resources(request.resources)).values())
+            await self._release(request.id, request.resources, theirs, request.end)
             record = _record(request, "rejected", subjects.BOOKING_REJECTED, rejection, at, None)
             stored, _created = await create_once(record)
         except Exception:
@@ -127,16 +133,8 @@ class Bookings:
     async def _check(self, request: BookingRequest, received_at: datetime) -> tuple[list[Resource], Schedule, Spans]:
         settings = self._settings
 
-        def reject(code: str, reason: str, conflicts: list[Conflict] | None = None) -> Rejected:
-            return Rejected(
-                BookingRejected(
-                    id=f"{request.id}:rejected",
-                    booking=request.id,
-                    code=code,  # type: ignore[arg-type]
-                    reason=reason,
-                    conflicts=conflicts or [],
-                )
-            )
+        def reject(code: str, reason: str) -> Rejected:
+            return rejected(request, code, reason)
 
         earliest = received_at - timedelta(seconds=settings.past_tolerance)
         if request.start < earliest:
@@ -186,36 +184,30 @@ class Bookings:
         spans: Spans,
         *,
         prune_before: datetime,
-    ) -> None:
-        """Claim every resource, or none: a conflict gives back the ones claimed before it."""
-        claimed: list[str] = []
-        # Sorted, so two bookings on the same resources claim them in the same order (and a replay
-        # after a crash finds its own claims on a prefix of them, which it counts as claimed).
-        for resource in sorted(resources, key=lambda r: r.id):
-            clash = await self._calendars.claim(
-                resource.id,
-                resource.capacity,
-                reservation,
-                spans,
-                prune_before=prune_before,
+    ) -> dict[str, list[str]]:
+        """Claim every resource, or none: ours on our calendars, the others' on their owners' (engine/booking/
+        remote.py). A refusal gives back what was claimed. Returns the other peers' resources by owner."""
+        ours, theirs = self._remote.owners(resources)
+        taken = await self.calendars.claim_all(ours, reservation, spans, prune_before=prune_before)
+        if taken is not None:
+            resource, clash = taken
+            raise rejected(
+                request, "conflict", clash.reason(resource.id, resource.capacity), [clash.conflict(resource.id)]
             )
-            if clash is None:
-                claimed.append(resource.id)
-            else:
-                for taken in claimed:
-                    await calendar.release(taken, booking=request.id)
-                conflict = Conflict(resource=resource.id, start=clash.start, end=clash.end, booking=clash.booking)
-                holder = f" held by booking {clash.booking}" if clash.booking else ""
-                raise Rejected(
-                    BookingRejected(
-                        id=f"{request.id}:rejected",
-                        booking=request.id,
-                        code="conflict",
-                        reason=f"resource {resource.id} (capacity {resource.capacity}) is full from "
-                        f"{clash.start.isoformat()} to {clash.end.isoformat()}{holder}",
-                        conflicts=[conflict],
-                    )
-                )
+        if theirs and (refusal := await self._remote.claim_all(request, theirs, len(spans))) is not None:
+            for resource in ours:
+                await calendar.release(resource.id, booking=request.id)
+            raise rejected(request, refusal.code, refusal.reason, refusal.conflicts)
+        return theirs
+
+    async def _release(self, booking: str, resources: list[str], theirs: dict[str, list[str]], end: datetime) -> None:
+        """Give back the claims of `booking`: on our calendars, and on each other owner's (later if it is down)."""
+        remote = {name for names in theirs.values() for name in names}
+        for resource in resources:
+            if resource not in remote:
+                await calendar.release(resource, booking=booking)
+        for owner, names in sorted(theirs.items()):
+            await self._remote.release(owner, booking, names, end)
 
     async def cancel(self, command: BookingCancel, *, at: datetime) -> list[Emit]:
         stored = cancellable(await BookingRecord.get(command.booking), command.booking)
@@ -237,8 +229,7 @@ class Bookings:
         moved = set(cancelled)
         unstored = [] if already else [e for e in planned.unstored_ids(stored) if e not in moved]
         unstored_count = 0 if already else await planned.unstored_now(stored)
-        for resource in stored.request.resources:
-            await calendar.release(resource, booking=command.booking)
+        await self._release(command.booking, stored.request.resources, stored.peers, stored.request.end)
         event = BookingCancelled(
             id=f"{command.id}:cancelled",
             booking=command.booking,
@@ -292,6 +283,18 @@ class Bookings:
         # again (the same id, so JetStream drops the copy), `already` set.
         reply = {"status": "cancelled", "execution": execution, "booking": record.booking, "previous": str(previous)}
         return {**reply, "already": not moved.moved}, Emit(subjects.EXECUTION_CANCELLED, event)
+
+
+def rejected(request: BookingRequest, code: str, reason: str, conflicts: list[Conflict] | None = None) -> Rejected:
+    return Rejected(
+        BookingRejected(
+            id=f"{request.id}:rejected",
+            booking=request.id,
+            code=code,  # type: ignore[arg-type]
+            reason=reason,
+            conflicts=conflicts or [],
+        )
+    )
 
 
 def cancellable(stored: BookingRecord | None, booking: str) -> BookingRecord:

@@ -32,8 +32,11 @@ from engine.claims.windows import Schedule, execution_id, instant, microseconds
 from engine.core.errors import TemporaryError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.claims.conflicts import Clash
     from engine.claims.windows import Spans
+    from schemas.catalog import Resource
 
 #: Compare-and-set attempts before giving up for now (the message is redelivered later).
 MAX_ATTEMPTS = 50
@@ -130,6 +133,23 @@ class Calendars:
         # Concurrent bookings of one resource would only make each other's compare-and-set fail.
         async with self._claiming[resource]:
             return await self._claim(resource, capacity, new, spans, prune_before=prune_before)
+
+    async def claim_all(
+        self, resources: Sequence[Resource], new: Reservation, spans: Spans, *, prune_before: datetime
+    ) -> tuple[Resource, Clash] | None:
+        """Claim every one of `resources` for `new`, or none: the first clash gives back those claimed before it,
+        and is returned with its resource."""
+        claimed: list[str] = []
+        # Sorted, so two bookings on the same resources claim them in the same order (and a replay
+        # after a crash finds its own claims on a prefix of them, which it counts as claimed).
+        for resource in sorted(resources, key=lambda r: r.id):
+            clash = await self.claim(resource.id, resource.capacity, new, spans, prune_before=prune_before)
+            if clash is not None:
+                for taken in claimed:
+                    await release(taken, booking=new.booking)
+                return resource, clash
+            claimed.append(resource.id)
+        return None
 
     async def _claim(
         self,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from engine.claims.windows import instant, microseconds
+from schemas.booking import Conflict
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,6 +46,16 @@ class Clash:
     start: datetime
     end: datetime
     booking: str | None
+
+    def conflict(self, resource: str) -> Conflict:
+        return Conflict(resource=resource, start=self.start, end=self.end, booking=self.booking)
+
+    def reason(self, resource: str, capacity: int) -> str:
+        holder = f" held by booking {self.booking}" if self.booking else ""
+        return (
+            f"resource {resource} (capacity {capacity}) is full from "
+            f"{self.start.isoformat()} to {self.end.isoformat()}{holder}"
+        )
 
 
 def find_clash(existing: Sequence[HeldWindow], new: Sequence[HeldWindow], capacity: int) -> Clash | None:

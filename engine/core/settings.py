@@ -200,7 +200,14 @@ class PeerSettings(BaseSettings):
         validation_alias="JETFLOW_PEER_TIMEOUT",
         default=5.0,
         gt=0,
-        description="Seconds to wait for another peer's reply (credential issue, secret store).",
+        description="Seconds to wait for another peer's reply (booking claim, credential issue, secret store).",
+    )
+    retry: float = Field(
+        validation_alias="JETFLOW_PEER_RETRY",
+        default=10.0,
+        gt=0,
+        description="Seconds between attempts to release a booking's claims on a peer that could not be reached "
+        "when the booking was cancelled or not confirmed (every replica retries until the peer answers).",
     )
     private_key: SecretStr | None = Field(
         validation_alias="JETFLOW_PEER_PRIVATE_KEY",

@@ -90,7 +90,7 @@ class Credentials:
 
     def owner(self, resource: Resource) -> str:
         """The peer that owns `resource`; 'local' means the peer handling it."""
-        return self._peer.id if resource.peer == "local" else resource.peer
+        return resource.owner(self._peer.id)
 
     async def request(self, request: CredentialRequest) -> list[Emit]:
         # Idempotency guard: an answered request gets its stored outcome again, nothing is reissued.

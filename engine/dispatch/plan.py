@@ -81,9 +81,9 @@ class Plan:
     def remote_peer(self, step: Step) -> str | None:
         """The peer whose cluster must run `step`, or None when it runs here."""
         resource = self.resources.get(step.resource) if step.resource else None
-        if resource is None or resource.peer in ("local", self.config.peer_id):
+        if resource is None or (owner := resource.owner(self.config.peer_id)) == self.config.peer_id:
             return None
-        return resource.peer
+        return owner
 
     def node(self, step: Step) -> str | None:
         resource = self.resources.get(step.resource) if step.resource else None

@@ -38,6 +38,10 @@ class BookingRecord(Document):
         default=False,
         description="Cancelled, and what the scheduler had stored of it is cancelled too: it stores no more.",
     )
+    peers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Other peer → the resources of this booking claimed on its calendars (the others are ours).",
+    )
     paused: bool = Field(default=False, description="Its schedule is paused: executions stored from now on are too.")
     outcome_subject: str = Field(description="Subject of the outcome event (confirmed or rejected).")
     outcome: dict[str, Any] = Field(description="The outcome event as published.")

@@ -195,6 +195,10 @@ def bookings_get(
             **{key: request.get(key) for key in ("workflow", "resources", "start", "end", "cron", "duration")},
             **{key: record.get(key) for key in ("id", "status", "paused", "execution_count", "decided_at")},
             "reason": record.get("outcome", {}).get("reason"),
+            "claimed on peers": "; ".join(
+                f"{peer} ({', '.join(names)})" for peer, names in sorted(record.get("peers", {}).items())
+            )
+            or None,
             "first executions": record.get("executions", [])[:5],
         }
         _show(record, as_json, lambda: output.fields(summary))

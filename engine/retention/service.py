@@ -15,7 +15,9 @@ What ended, and when:
   none ever to be (`settled`), none still pending and none that moved within `retention` (a
   cancellation moves its executions, which dates the cancel, as the record itself does not), and
   `retention` after it was decided (rejected, cancelled) or after its window ended (confirmed);
-- a credential lease in an end state, `retention` after its last transition and its keys' expiry.
+- a credential lease in an end state, `retention` after its last transition and its keys' expiry;
+- what this peer answered another peer's booking (engine/booking/owner.py), `retention` after that
+  booking's window ended: no claim of it can come any more.
 
 Each sweep deletes at most `batch` documents per collection, each batch one `find` and one `delete_many`
 by id (with the same condition again, so a document that changed in between stays): the store may be a
@@ -29,6 +31,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, get_args
 
+from engine.booking.owner import PeerClaim
 from engine.credentials.lease import LIVE, CredentialLease, LeaseState
 from engine.executions.bookings import BookingRecord
 from engine.executions.states import FINAL
@@ -65,6 +68,7 @@ class Retention:
             _name(ExecutionRecord): await self._executions(cutoff),
             _name(BookingRecord): await self._bookings(cutoff),
             _name(CredentialLease): await self._leases(cutoff),
+            _name(PeerClaim): await self._peer_claims(cutoff),
         }
         if any(deleted.values()):
             log.info("retention: deleted %s", ", ".join(f"{n} {name}" for name, n in deleted.items()))
@@ -116,6 +120,10 @@ class Retention:
             "$or": [{"expires_at": None}, {"expires_at": {"$lt": cutoff}}],
         }
         return await _delete(CredentialLease, ended, await _ids(CredentialLease, ended, self._batch))
+
+    async def _peer_claims(self, cutoff: datetime) -> int:
+        ended = {"end": {"$lt": cutoff}}
+        return await _delete(PeerClaim, ended, await _ids(PeerClaim, ended, self._batch))
 
 
 def _name(document: type[Document]) -> str:

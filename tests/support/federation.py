@@ -19,9 +19,16 @@ if TYPE_CHECKING:
 @contextlib.asynccontextmanager
 async def federation(folder: Path, *peers: str) -> AsyncIterator[dict[str, str]]:
     """The peers' nats-servers (peer → client URL), once every leaf link carries requests."""
-    with servers.federation(folder, peers) as urls:
-        await servers.linked(urls)
-        yield urls
+    async with federated(folder, *peers) as started:
+        yield started.urls
+
+
+@contextlib.asynccontextmanager
+async def federated(folder: Path, *peers: str) -> AsyncIterator[servers.Federation]:
+    """`federation`, with the handle that stops and starts one peer's server."""
+    with servers.federation(folder, peers) as started:
+        await servers.linked(started.urls)
+        yield started
 
 
 def own_store(settings: Settings, peer: str, **update: object) -> Settings:
