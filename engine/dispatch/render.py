@@ -1,6 +1,7 @@
 """`jetflow render`: every manifest dispatch would create, as YAML, without touching a cluster.
 
-For an execution id, the execution and the catalog come from the store (JETFLOW_MONGO_URL). For a
+For an execution id, the execution and the catalog come from the store (JETFLOW_MONGO_URL, else the
+embedded store of the `jetflow up` running on the state folder: `engine/cli.py`). For a
 booking request file, its first execution is rendered the way the scheduler would name and time it,
 with the catalog from the store or from a `--catalog` file (`{"resources": [...], "workflows": [...]}`),
 so a workflow can be reviewed before it is ever booked.
@@ -132,7 +133,10 @@ async def _store(settings: Settings) -> AsyncIterator[Catalog]:
     from engine.executions.store import ExecutionRecord
 
     if settings.mongo.url is None:
-        raise PermanentError("set JETFLOW_MONGO_URL to read executions and the catalog (or pass --catalog)")
+        raise PermanentError(
+            f"no store to read executions and the catalog from: no `jetflow up` runs on {settings.peer.state_dir} "
+            "(JETFLOW_STATE_DIR); set JETFLOW_MONGO_URL, or pass --catalog"
+        )
     store = await Store.connect(settings, [*CATALOG_DOCUMENTS, ExecutionRecord], settings.mongo.url)
     try:
         yield Catalog()

@@ -73,5 +73,13 @@ def mongo_url(port: int) -> str:
     return f"mongodb://127.0.0.1:{port}/?directConnection=true"
 
 
+def running_store_url(state_dir: Path) -> str | None:
+    """The URL of the embedded store that a `jetflow up` on `state_dir` runs now, if one does."""
+    known = recorded(state_dir / "store.pid")
+    if known is None or not isinstance(known.get("port"), int) or still_running(known) is None:
+        return None
+    return mongo_url(known["port"])
+
+
 def nats_url(port: int) -> str:
     return f"nats://127.0.0.1:{port}"
