@@ -170,7 +170,7 @@ class FolderKube:
             f"manifests only, in {self.folder}",
         }
         path.write_text(yaml.safe_dump(workflow, sort_keys=False))
-        log.info("workflow %s reached its deadline without a cluster", describe(workflow))
+        log.info("%s reached its deadline without a cluster: nothing ran", describe(workflow))
         return workflow
 
     async def close(self) -> None:
