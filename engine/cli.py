@@ -330,6 +330,12 @@ def render(
     from engine.dispatch.render import render as render_manifests
 
     settings = _settings()
+    if settings.mongo.url is None:
+        from engine.embedded.servers import running_store_url
+
+        # Next to a running `jetflow up` (same state folder), read its embedded store.
+        if (url := running_store_url(settings.peer.state_dir.resolve())) is not None:
+            settings = settings.replace(mongo_url=url)
     try:
         text = render_manifests(
             target,

@@ -9,6 +9,7 @@ import pytest
 
 from engine.claims.calendar import Calendars, Reservation, ResourceCalendar
 from engine.claims.windows import Schedule, execution_id
+from engine.executions.advance import advance
 from engine.executions.states import FINAL, UNFINISHED, can_move, predecessors
 from engine.executions.store import ExecutionRecord, Transitions, insert_executions
 from schemas.execution import ExecutionState as State
@@ -76,6 +77,30 @@ async def test_moves_only_forward_in_the_store_and_counts_illegal_ones(engine: R
     assert stored is not None
     assert stored.state == State.SUCCEEDED
     assert illegal.value == 2
+
+
+async def test_finishing_again_in_the_same_end_state_is_a_replay_not_an_illegal_move(engine: Runtime) -> None:
+    # The watcher reports every workflow it lists again after a restart: that must not count as illegal.
+    now = datetime.now(UTC)
+    record = ExecutionRecord(
+        id="bk-3-20261201t100000",
+        booking="bk-3",
+        workflow="wf",
+        resources=["node-a"],
+        planned_at=now,
+        window_end=now + timedelta(minutes=1),
+        state=State.DISPATCHED,
+        updated_at=now,
+    )
+    await insert_executions([record])
+    illegal = Count()
+    transitions = Transitions(illegal)  # type: ignore[arg-type]
+    assert await transitions.finish(record.id, State.TIMED_OUT, at=now)
+    assert not await transitions.finish(record.id, State.TIMED_OUT, at=now)
+    assert illegal.value == 0
+    assert (await advance(transitions, record.id, State.TIMED_OUT, at=now)).reached  # its event is sent again
+    assert not await transitions.finish(record.id, State.SUCCEEDED, at=now)  # another end state: illegal
+    assert illegal.value == 1
 
 
 async def test_an_ended_execution_releases_its_claims(engine: Runtime) -> None:

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from engine.core.errors import PermanentError
+from engine.dispatch.phases import outcome, phase
 from engine.kube.folder import FolderKube
 from engine.kube.kinds import kind_of
+from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -116,3 +118,41 @@ async def test_folder_mode_writes_yaml_and_says_so(tmp_path: Path, caplog: pytes
     assert await folder.delete("v1", "Namespace", None, "jf-a") is True
     assert not (tmp_path / "manifests" / "jf-a" / "secret-s3-store.yaml").exists()
     assert await folder.delete("v1", "Namespace", None, "jf-a") is False
+
+
+def _workflow(namespace: str, deadline: int) -> dict[str, object]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": namespace, "namespace": namespace},
+        "spec": {"activeDeadlineSeconds": deadline, "entrypoint": "main"},
+    }
+
+
+@pytest.mark.timeout(30)
+async def test_folder_mode_fails_a_workflow_at_its_deadline_as_a_cluster_that_runs_nothing(tmp_path: Path) -> None:
+    # Otherwise executions stay `dispatched` for ever and hold their resource's dispatch slots.
+    folder = FolderKube(tmp_path / "manifests")
+    assert await folder.create(_workflow("jf-short", 1)) is True
+    assert await folder.create(_workflow("jf-long", 3600)) is True
+    events = [event async for event in folder.watch("argoproj.io/v1alpha1", "Workflow", timeout=3)]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("MODIFIED", "jf-short")]
+    state, reason = outcome(events[0]["object"]) or (None, "")
+    assert state is ExecutionState.TIMED_OUT
+    assert "nothing ran" in reason
+    assert "activeDeadlineSeconds 1" in reason
+    # Written down: after a restart the ended one is listed ended, the other is still waiting.
+    items, _ = await FolderKube(tmp_path / "manifests").list("argoproj.io/v1alpha1", "Workflow")
+    assert {item["metadata"]["name"]: phase(item) for item in items} == {"jf-long": "", "jf-short": "Failed"}
+
+
+@pytest.mark.timeout(30)
+async def test_folder_mode_lists_a_workflow_whose_deadline_passed_while_nothing_watched(tmp_path: Path) -> None:
+    await FolderKube(tmp_path / "manifests").create(_workflow("jf-gone-by", 1))
+    await asyncio.sleep(1.2)  # the engine was stopped meanwhile
+    restarted = FolderKube(tmp_path / "manifests")
+    (item,), _ = await restarted.list("argoproj.io/v1alpha1", "Workflow")
+    assert phase(item) == "Failed"
+    assert (outcome(item) or (None, ""))[0] is ExecutionState.TIMED_OUT
+    assert [e async for e in restarted.watch("argoproj.io/v1alpha1", "Workflow", timeout=1.5)] == []  # once
+    assert await restarted.delete("argoproj.io/v1alpha1", "Workflow", "jf-gone-by", "jf-gone-by") is True

@@ -1,6 +1,7 @@
 """`jetflow render`: every manifest dispatch would create, as YAML, without touching a cluster.
 
-For an execution id, the execution and the catalog come from the store (JETFLOW_MONGO_URL). For a
+For an execution id, the execution and the catalog come from the store (JETFLOW_MONGO_URL, else the
+embedded store of the `jetflow up` running on the state folder: `engine/cli.py`). For a
 booking request file, its first execution is rendered the way the scheduler would name and time it,
 with the catalog from the store or from a `--catalog` file (`{"resources": [...], "workflows": [...]}`),
 so a workflow can be reviewed before it is ever booked.
@@ -89,6 +90,11 @@ def render(
     path = Path(target)
     if path.suffix == ".json" and not path.is_file():
         raise PermanentError(f"{target}: no such file (a booking request JSON file, or an execution id)")
+    if mongo.url is None and (path.suffix != ".json" or catalog is None):
+        raise PermanentError(
+            f"no store to read executions and the catalog from: no `jetflow up` runs on {peer.state_dir} "
+            "(JETFLOW_STATE_DIR); set JETFLOW_MONGO_URL, or pass --catalog"
+        )
     if path.suffix == ".json":
         booking = BookingRequest.model_validate_json(path.read_text())
         if catalog is None:

@@ -57,9 +57,19 @@ def recorded(pid_file: Path) -> dict[str, Any] | None:
 
 def still_running(known: dict[str, Any]) -> psutil.Process | None:
     """The process a pid file recorded, if it still runs: same pid, same start time, same command."""
+    process = runs_command(known)
+    try:
+        return process if process is not None and round(process.create_time(), 2) == known.get("started") else None
+    except psutil.Error:
+        return None
+
+
+def runs_command(known: dict[str, Any]) -> psutil.Process | None:
+    """The process of a pid file's pid, if it runs the recorded command line. Its start time is not compared:
+    psutil derives it from the boot time, which a step of the wall clock moves (20 s seen here)."""
     try:
         process = psutil.Process(known["pid"])
-        if process.status() == psutil.STATUS_ZOMBIE or round(process.create_time(), 2) != known.get("started"):
+        if process.status() == psutil.STATUS_ZOMBIE:
             return None
         return process if process.cmdline() == known.get("argv") else None
     except psutil.Error:

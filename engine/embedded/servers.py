@@ -10,7 +10,7 @@ from pathlib import Path
 
 from engine.core.settings import LeafSettings
 from engine.embedded import natsconf
-from engine.embedded.process import ChildServer, free_port, recorded, still_running
+from engine.embedded.process import ChildServer, free_port, recorded, runs_command, still_running
 
 #: Seconds a store child may take to accept connections (it reads its whole file at start, see mongo_server).
 STORE_START = 180.0
@@ -71,6 +71,15 @@ def _taken(port: int) -> bool:
 
 def mongo_url(port: int) -> str:
     return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+def running_store_url(state_dir: Path) -> str | None:
+    """The URL of the embedded store that a `jetflow up` on `state_dir` runs now, if one does (its command
+    line names its port and file: enough for a reader, which changes nothing if it is wrong)."""
+    known = recorded(state_dir / "store.pid")
+    if known is None or not isinstance(known.get("port"), int) or runs_command(known) is None:
+        return None
+    return mongo_url(known["port"])
 
 
 def nats_url(port: int) -> str:

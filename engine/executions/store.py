@@ -108,7 +108,11 @@ class Transitions:
         if target not in FINAL:
             raise ValueError(f"{target} is not an end state")
         record = await ExecutionRecord.get(execution)
-        if record is None or not await self.move(execution, target, at=at, reason=reason):
+        if record is None or record.state == target:
+            # Idempotency guard: already there (a watcher reporting again every workflow it lists after a
+            # restart, a replayed event). Not an illegal move; the caller may publish its event again.
+            return False
+        if not await self.move(execution, target, at=at, reason=reason):
             return False
         for resource in record.resources:
             await calendar.give_back(resource, booking=record.booking, start=record.planned_at)
