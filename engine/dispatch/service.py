@@ -154,24 +154,29 @@ class Dispatcher:
             await asyncio.sleep(WAKE_GAP)
 
     async def decide(
-        self, *, exclude: frozenset[str] = frozenset(), only: frozenset[str] | None = None
+        self,
+        *,
+        exclude: frozenset[str] = frozenset(),
+        only: frozenset[str] | None = None,
+        active: list[list[str]] | None = None,
     ) -> limits.Decision[ExecutionRecord]:
         """Read the queue and the slots in use from the store (two queries) and apply the limits; no writes.
 
         `exclude` leaves executions out of the queue, `only` keeps just those (the blocked ones, which
-        are given the slots left once the others had theirs).
+        are given the slots left once the others had theirs); `active`: the slots in use, if just read.
         """
         collection = ExecutionRecord.get_pymongo_collection()
+        if active is None:
+            active = await self._active()
         query: dict[str, Any] = {"state": str(ExecutionState.DUE)}
         if only is not None:
             query["_id"] = {"$in": sorted(only)}
         due_docs = await collection.find(query).sort([("planned_at", 1), ("_id", 1)]).limit(PASS_SIZE).to_list()
-        active = await collection.find({"state": {"$in": ACTIVE}}, {"resources": 1}).to_list()
         queue = [record for doc in due_docs if (record := ExecutionRecord.model_validate(doc)).id not in exclude]
         now = self._clock.now()
         decision = limits.choose(
             [record for record in queue if now < record.window_end],
-            [doc.get("resources", []) for doc in active],
+            active,
             self._gate,
             max_running=self._settings.max_running,
             max_per_resource=self._settings.max_per_resource,
@@ -185,9 +190,10 @@ class Dispatcher:
         dispatched, and reading the whole queue on every wake at the limit kept the store busy enough to
         slow every other command. The periodic pass still reads it (waiting reasons, windows that ended).
         """
-        if woken and await self._at_running_limit():
+        active = await self._active()
+        if woken and len(active) >= self._settings.max_running:
             return
-        decision = await self.decide(exclude=frozenset(self.blocked))
+        decision = await self.decide(exclude=frozenset(self.blocked), active=active)
         for execution, reason in decision.waiting.items():
             if self.waiting.get(execution) != reason:
                 log.info("execution %s waits: %s", execution, reason)
@@ -199,10 +205,11 @@ class Dispatcher:
             self.blocked = {execution: why for execution, why in self.blocked.items() if execution in still_due}
             await self._apply(retry)
 
-    async def _at_running_limit(self) -> bool:
+    async def _active(self) -> list[list[str]]:
+        """The resources of every execution holding a slot (dispatched or running)."""
         collection = ExecutionRecord.get_pymongo_collection()
-        running = await collection.count_documents({"state": {"$in": ACTIVE}})
-        return running >= self._settings.max_running
+        active = await collection.find({"state": {"$in": ACTIVE}}, {"resources": 1}).to_list()
+        return [list(doc.get("resources", [])) for doc in active]
 
     async def _apply(self, decision: limits.Decision[ExecutionRecord]) -> None:
         for record in decision.expired:
