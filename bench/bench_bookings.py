@@ -24,7 +24,7 @@ from pymongo import monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CommandCounter, bench_servers, describe
+from bench.common import CommandCounter, bench_servers, cpu_seconds, cpu_used, describe
 from engine.app import Engine
 from engine.settings import Settings
 
@@ -86,7 +86,7 @@ async def main(bookings: int, concurrency: int) -> None:
                 latencies.append(latency)
                 return str(reply["status"])
 
-        started = time.perf_counter()
+        started, cpu, commands = time.perf_counter(), cpu_seconds(), counter.counts.copy()
         statuses = await asyncio.gather(*(one_booking(i) for i in range(bookings)))
         elapsed = time.perf_counter() - started
         confirmed = statuses.count("confirmed")
@@ -94,6 +94,9 @@ async def main(bookings: int, concurrency: int) -> None:
             f"{bookings} bookings (half cron-11), concurrency {concurrency}: {confirmed} confirmed in {elapsed:.1f} s "
             f"= {confirmed / elapsed:.1f} confirmed/s; request/reply {describe(latencies)}"
         )
+        print(cpu_used(cpu, bookings, "booking"))
+        sent = counter.counts - commands
+        print(f"store commands per booking, all features: {sum(sent.values()) / bookings:.1f}  ({dict(sent)})")
         await nc.close()
         await engine.stop()
 

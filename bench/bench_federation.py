@@ -36,6 +36,7 @@ from pymongo import AsyncMongoClient
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import STEP, Children, jetflow_command, upsert_catalog, wait_for_line
+from engine.claims.calendar import unpacked
 from engine.embedded.process import free_port
 from tests.servers import linked
 from tests.support.overlap import assert_no_overlap
@@ -138,7 +139,7 @@ async def race(urls: dict[str, str], store: str, args: argparse.Namespace) -> bo
         calendar = await mongo["jetflow"]["calendars"].find_one({"_id": "node-b"}) or {}
     finally:
         await mongo.close()
-    held = sorted(json.loads(claim)[0] for claim in calendar.get("claims", []))
+    held = sorted(fields[0] for fields in unpacked(calendar.get("claims")))
     winners = sorted(f"{answer['booking'][0]}:{answer['booking']}" for answer in confirmed)
     print(f"b's calendar of node-b holds {len(held)} reservations; exactly the confirmed ones: {held == winners}")
     return ok and held == winners

@@ -50,6 +50,25 @@ class CommandCounter(monitoring.CommandListener):
         return sum(count for name, count in self.counts.items() if name not in {"ping", "hello", "isMaster"})
 
 
+_CHILDREN: dict[str, int | None] = {}
+"""Name → pid of the servers bench_servers started."""
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process and the servers bench_servers started: on a
+    shared machine they are steadier than wall time."""
+    used = {"this process": psutil.Process()}
+    used |= {name: psutil.Process(pid) for name, pid in _CHILDREN.items() if pid is not None and psutil.pid_exists(pid)}
+    return {name: sum(process.cpu_times()[:2]) for name, process in used.items()}
+
+
+def cpu_used(before: dict[str, float], count: int, unit: str) -> str:
+    """CPU milliseconds per `unit` since `before`, by process."""
+    after = cpu_seconds()
+    parts = [f"{name} {(after[name] - before.get(name, 0.0)) * 1000 / count:.1f} ms" for name in after]
+    return f"CPU per {unit}: " + ", ".join(parts)
+
+
 @contextlib.asynccontextmanager
 async def bench_servers() -> AsyncIterator[tuple[str, str, str]]:
     """(nats_url, mongo_url, database): external when JETFLOW_BENCH_NATS_URL / _MONGO_URL are set."""
@@ -63,16 +82,21 @@ async def bench_servers() -> AsyncIterator[tuple[str, str, str]]:
                 nats = servers.nats_server(Path(folder))
                 await nats.start()
                 started.append(nats)
+                _CHILDREN["nats-server"] = nats.pid
                 nats_url = servers.nats_url(nats.port)
             if mongo_url is None:
-                mongo = servers.mongo_server(Path(folder), memory=True)
+                # JETFLOW_BENCH_STORE=sqlite: the store `jetflow up` runs; the memory engine otherwise.
+                memory = os.environ.get("JETFLOW_BENCH_STORE", "memory") != "sqlite"
+                mongo = servers.mongo_server(Path(folder), memory=memory)
                 await mongo.start()
                 started.append(mongo)
+                _CHILDREN["store"] = mongo.pid
                 mongo_url = servers.mongo_url(mongo.port)
             yield nats_url, mongo_url, database
         finally:
             for child in reversed(started):
                 await child.stop()
+                _CHILDREN.pop(child.name, None)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -20,7 +20,7 @@ from bson import Decimal128, Int64
 from mongoeco.engines import memory, sqlite
 from mongoeco.wire.proxy import AsyncMongoEcoProxyServer
 from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from engine.embedded import servers
 from engine.embedded.engines import PatchedMemoryEngine, PatchedSQLiteEngine
@@ -197,3 +197,50 @@ async def test_acknowledged_writes_survive_sigkill_of_the_store(tmp_path: Path) 
     finally:
         await again.stop()
     assert "PatchedSQLiteEngine" in (tmp_path / "logs" / "store.log").read_text()
+
+
+class Dispatches:
+    """Counts the engine's change-stream registrations and outbox dispatches (the library's methods, wrapped)."""
+
+    def __init__(self, engine: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        for method in ("register_change_consumer", "dispatch_committed_changes"):
+            original: Callable[..., Any] = getattr(engine, method)
+
+            def counting(*args: Any, _original: Callable[..., Any] = original, **kwargs: Any) -> Any:
+                self.count += 1
+                return _original(*args, **kwargs)
+
+            monkeypatch.setattr(engine, method, counting)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("patched", [True, False], ids=["patched", "library"])
+async def test_sqlite_writes_run_no_change_stream_dispatch(
+    patched: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # engines.WIRE_CHANGE_DELIVERY: mongoeco's SQLite engine registers a change consumer and dispatches its outbox
+    # (leases, a heartbeat thread, commits) after every write; ours does neither. The library run shows the cost is
+    # still there to avoid: when it stops dispatching on its own, drop the override.
+    engine = make_engine("sqlite", tmp_path, patched=patched)
+    async with served(engine) as executions:
+        dispatches = Dispatches(engine, monkeypatch)
+        await executions.insert_one(execution(1))
+        await executions.update_one({"_id": execution(1)["_id"]}, {"$set": {"state": "due"}})
+        await executions.find_one_and_update({"_id": execution(1)["_id"]}, {"$set": {"state": "running"}})
+        await executions.delete_one({"_id": execution(1)["_id"]})
+        assert await executions.count_documents({}) == 0
+    if patched:
+        assert dispatches.count == 0
+    else:
+        assert dispatches.count >= 4, "mongoeco no longer dispatches per write: re-check WIRE_CHANGE_DELIVERY"
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("kind", ENGINES)
+async def test_the_wire_server_serves_no_change_stream(kind: str, tmp_path: Path) -> None:
+    # Why delivering none is safe: no wire client can open a change stream. If a mongoeco upgrade serves
+    # `$changeStream`, this fails, and WIRE_CHANGE_DELIVERY must go (a stream would otherwise see nothing).
+    async with served(make_engine(kind, tmp_path)) as executions:
+        with pytest.raises(OperationFailure, match=r"\$changeStream"):
+            await executions.watch()

@@ -130,3 +130,29 @@ async def test_an_ended_execution_releases_its_claims(engine: Runtime) -> None:
     stored = await ResourceCalendar.get("node-a")
     assert stored is not None
     assert stored.held() == [ids[1]]
+
+
+async def test_a_calendar_stores_its_reservations_as_one_string_and_still_reads_the_older_list(
+    engine: Runtime,
+) -> None:
+    # engine/claims/calendar.py `packed`: one string per calendar, not one per reservation; a calendar stored
+    # before (a list of strings) is read as it is and packed at its next write.
+    now = datetime.now(UTC).replace(microsecond=0)
+    one = Schedule(now + timedelta(hours=1), now + timedelta(hours=2))
+    old = Reservation.of("bk-old", one, 1)
+    collection = ResourceCalendar.get_pymongo_collection()
+    await collection.insert_one({"_id": "node-p", "version": 3, "claims": [old.encode()], "released": {}})
+    calendars = Calendars()
+    clash = await calendars.claim("node-p", 1, Reservation.of("bk-new", one, 1), one.spans(1), prune_before=now)
+    assert clash is not None  # the older form's reservation still holds its window
+    later = Schedule(now + timedelta(hours=3), now + timedelta(hours=4))
+    fits = Reservation.of("bk-later", later, 1)
+    assert await calendars.claim("node-p", 1, fits, later.spans(1), prune_before=now) is None
+    stored = await collection.find_one({"_id": "node-p"})
+    assert stored is not None
+    assert isinstance(stored["claims"], str)
+    assert stored["version"] == 4
+    calendar = await ResourceCalendar.get("node-p")
+    assert calendar is not None
+    assert [r.booking for r in calendar.reservations] == ["bk-old", "bk-later"]
+    assert calendar.reservations[1] == fits

@@ -24,6 +24,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from engine.booking.remote import RemoteClaims
+from engine.claims.calendar import unpacked
 from engine.peers import PeerClient, PeerTimeout, PeerUnavailable
 from schemas import subjects
 from schemas.booking import BookingRequest, Conflict
@@ -91,7 +92,7 @@ class Peer:
     async def held(self, resource: str) -> list[str]:
         """The bookings holding `resource` on this peer's calendar (another peer's as `<peer>:<booking>`)."""
         calendar = await self.store["calendars"].find_one({"_id": resource})
-        return sorted(json.loads(claim)[0] for claim in (calendar or {}).get("claims", []))
+        return sorted(fields[0] for fields in unpacked((calendar or {}).get("claims")))
 
     async def answered(self, key: str) -> str | None:
         """What this peer did with another peer's booking `<peer>:<booking>`: claimed, refused, released."""
