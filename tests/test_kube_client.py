@@ -4,7 +4,11 @@ idempotent (409 = done), delete tolerates 404, get/patch/list/watch address core
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -16,8 +20,6 @@ from engine.kube.kinds import kind_of
 from schemas.execution import ExecutionState
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from tests.support.kube import KubeHarness
 
 
@@ -156,3 +158,22 @@ async def test_folder_mode_lists_a_workflow_whose_deadline_passed_while_nothing_
     assert (outcome(item) or (None, ""))[0] is ExecutionState.TIMED_OUT
     assert [e async for e in restarted.watch("argoproj.io/v1alpha1", "Workflow", timeout=1.5)] == []  # once
     assert await restarted.delete("argoproj.io/v1alpha1", "Workflow", "jf-gone-by", "jf-gone-by") is True
+
+
+@pytest.mark.parametrize("kubeconfig", [None, "/etc/jetflow/one:/etc/jetflow/two"])
+def test_the_default_kubeconfig_is_the_kubernetes_clients_own(kubeconfig: str | None) -> None:
+    # engine/kube/connect.py reads kubectl's default itself (no import of the client at start): it must stay
+    # the one the kubernetes client computes, in a process started with the same environment.
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | (
+        {"KUBECONFIG": kubeconfig} if kubeconfig else {}
+    )
+    probe = (
+        "from pathlib import Path\n"
+        "from kubernetes.aio.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION as d\n"
+        "from engine.kube.connect import default_kubeconfig\n"
+        "print(default_kubeconfig() == Path(str(d).split(':')[0]).expanduser(), default_kubeconfig())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert done.stdout.split()[0] == "True", done.stdout
+    expected = "/etc/jetflow/one" if kubeconfig else str(Path("~/.kube/config").expanduser())
+    assert done.stdout.split()[1] == expected

@@ -10,6 +10,7 @@ dispatch with a warning).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -29,10 +30,13 @@ class Target:
 
 
 def default_kubeconfig() -> Path:
-    # The kubernetes client's own default ($KUBECONFIG or ~/.kube/config); read there, not here.
-    from kubernetes.aio.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
+    """kubectl's default file: the first of $KUBECONFIG, else ~/.kube/config.
 
-    first = str(KUBE_CONFIG_DEFAULT_LOCATION).split(":")[0]
+    The kubernetes client holds the same default (`kube_config.KUBE_CONFIG_DEFAULT_LOCATION`, checked equal in
+    tests/test_kube_client.py), but importing it loads the whole asyncio client (13 MiB, seconds of CPU)
+    into an engine that may never talk to a cluster (`jetflow up` without one writes to a folder).
+    """
+    first = (os.environ.get("KUBECONFIG") or "~/.kube/config").split(os.pathsep)[0]
     return Path(first).expanduser()
 
 
