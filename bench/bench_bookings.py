@@ -1,11 +1,14 @@
 """Bookings end to end: confirmed bookings per second, request/reply latency, store commands per booking.
 
 Runs the engine in this process (so PyMongo command monitoring sees its commands) against
-nats-server and the embedded MongoDB-wire store, or real servers given by JETFLOW_BENCH_NATS_URL /
-JETFLOW_BENCH_MONGO_URL. The embedded store is slow and slows down as collections grow, so its
-throughput says little; the command counts are what to compare.
+nats-server and the embedded MongoDB-wire store (mongoeco's memory engine, or with
+JETFLOW_BENCH_STORE=sqlite the SQLite engine `jetflow up` runs), or real servers given by
+JETFLOW_BENCH_NATS_URL / JETFLOW_BENCH_MONGO_URL. Prints, for the bookings (all on the same two resources)
+and then for vs_temporal.py's job a (one-shot bookings starting now, one resource each, until their
+`execution.due`): rate, latency, store commands per booking and CPU milliseconds per booking of this
+process (engine and client), the store and nats-server. CPU is steadier than wall time on a shared machine.
 
-    uv run python bench/bench_bookings.py [--bookings 200] [--concurrency 16]
+    JETFLOW_BENCH_STORE=sqlite uv run python bench/bench_bookings.py [--bookings 200] [--concurrency 16]
 """
 
 from __future__ import annotations
@@ -97,8 +100,50 @@ async def main(bookings: int, concurrency: int) -> None:
         print(cpu_used(cpu, bookings, "booking"))
         sent = counter.counts - commands
         print(f"store commands per booking, all features: {sum(sent.values()) / bookings:.1f}  ({dict(sent)})")
+        await started_executions(nc, counter, bookings, concurrency, run)
         await nc.close()
         await engine.stop()
+
+
+async def started_executions(nc: Any, counter: CommandCounter, bookings: int, concurrency: int, run: str) -> None:
+    """vs_temporal.py's job a, in this process so its store commands are counted: one-shot bookings starting now,
+    each on its own resource, `concurrency` in flight, each slot held until the execution's `due` event arrives."""
+    js = nc.jetstream()
+    for i in range(bookings):
+        await js.publish("jetflow.resource.upsert", json.dumps({"id": f"n-{run}-{i}"}).encode())
+    await asyncio.sleep(1)
+    due: dict[str, asyncio.Future[None]] = {}
+
+    async def on_due(msg: Any) -> None:
+        booking = json.loads(msg.data).get("booking")
+        if booking in due and not due[booking].done():
+            due[booking].set_result(None)
+
+    subscription = await nc.subscribe("jetflow.execution.due", cb=on_due)
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with semaphore:
+            key = f"s-{run}-{i}"
+            due[key] = asyncio.get_running_loop().create_future()
+            start = datetime.now(UTC)
+            body = {"id": key, "workflow": "wf", "resources": [f"n-{run}-{i}"], "start": start.isoformat()}
+            body["end"] = (start + timedelta(minutes=1)).isoformat()
+            reply, _ = await request(nc, body)
+            assert reply["status"] == "confirmed", reply
+            await asyncio.wait_for(due[key], 60)
+
+    began, cpu, commands = time.perf_counter(), cpu_seconds(), counter.counts.copy()
+    await asyncio.gather(*(one(i) for i in range(bookings)))
+    elapsed = time.perf_counter() - began
+    await subscription.unsubscribe()
+    sent = counter.counts - commands
+    print(
+        f"{bookings} bookings starting now to due executions (vs_temporal job a), concurrency {concurrency}: "
+        f"{bookings / elapsed:.1f} started/s; store commands per started execution {sum(sent.values()) / bookings:.1f}"
+        f"  ({dict(sent)})"
+    )
+    print(cpu_used(cpu, bookings, "started execution"))
 
 
 if __name__ == "__main__":
