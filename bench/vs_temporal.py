@@ -577,6 +577,17 @@ def report(results: list[Figures]) -> None:
 WARMUP = 5
 
 
+def keep_logs(folder: Path, logs: Path) -> bool:
+    """Copy every log the systems wrote under `folder` to `logs` (the folder itself is deleted): a stall or a
+    tail in the figures is explained by what the engine logged at that moment."""
+    found = [path for path in folder.rglob("*") if path.is_file() and path.suffix in {".log", ".out", ".err"}]
+    for path in found:
+        target = logs / path.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+    return bool(found)
+
+
 async def main(args: argparse.Namespace) -> None:
     command = "uv run --group temporal python bench/vs_temporal.py " + " ".join(args.argv)
     print(f"reproduce: {command.strip()}")
@@ -598,7 +609,10 @@ async def main(args: argparse.Namespace) -> None:
                     results.append(await bench(args, Path(folder), children))
         finally:
             await children.stop_all()
+            kept = keep_logs(Path(folder), args.logs)
     report(results)
+    if kept:
+        print(f"logs of both systems (engine, store, nats-server, Temporal server and worker): {args.logs}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (other work on this machine skews both systems)")
 
 
@@ -618,6 +632,12 @@ if __name__ == "__main__":
         help="Temporal's SQLite durability: jetflow's (WAL, synchronous=normal) or the dev server's own default",
     )
     parser.add_argument("--only", choices=["jetflow", "temporal"], default=None)
+    parser.add_argument(
+        "--logs",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / f"vs-temporal-logs-{datetime.now(UTC):%Y%m%dT%H%M%S}",
+        help="where the systems' logs are kept after the run (default: a new folder in the temp dir)",
+    )
     parser.add_argument("--worker", metavar="ADDRESS", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.worker:
