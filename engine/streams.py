@@ -85,11 +85,6 @@ def public_stream(peer_id: str) -> str:
     return f"JETFLOW_PUBLIC_{peer_id}"
 
 
-def public_api(owner: str) -> str:
-    """The JetStream API prefix a reader sources `owner`'s public stream with (routed over owner's link)."""
-    return f"jetflow.public.api.{owner}"
-
-
 def _public(peer_id: str) -> StreamSpec:
     return StreamSpec(
         public_stream(peer_id),
@@ -108,7 +103,7 @@ def stream_for(subject: str, peer_id: str | None = None) -> StreamSpec | None:
 
     The public catalog's stream is named after its owner: it is found only given `peer_id`.
     """
-    extra = (FEDERATED_SPEC,) if peer_id is None else (FEDERATED_SPEC, _public(peer_id))
+    extra: tuple[StreamSpec, ...] = (FEDERATED_SPEC,) if peer_id is None else (FEDERATED_SPEC, _public(peer_id))
     for spec in (*STREAMS, *extra):
         for pattern in spec.subjects:
             if subject.startswith(pattern.removesuffix(">")):
@@ -135,7 +130,7 @@ def stream_config(spec: StreamSpec, settings: NatsSettings) -> StreamConfig:
 def federation_configs(settings: NatsSettings, peer_id: str, linked: Sequence[str]) -> list[StreamConfig]:
     """Our public catalog, and the federated catalog sourcing every linked peer's across its domain.
 
-    Each source reads the owner's stream through the owner's JetStream API (`$JS.<owner>.API`, which our
+    Each source reads the owner's stream through the owner's JetStream API (`jetflow.public.api.<owner>`, which our
     nats-server routes over that owner's leaf link: engine/embedded/natsconf.py) and has it push to a deliver
     subject of our pair; its subjects are rewritten to name the owner, so an entry's owner is the link it came
     over, never what its body says.
@@ -144,7 +139,7 @@ def federation_configs(settings: NatsSettings, peer_id: str, linked: Sequence[st
     sources = [
         StreamSource(
             name=public_stream(owner),
-            external=ExternalStream(api=public_api(owner), deliver=subjects.public_deliver(owner, peer_id)),
+            external=ExternalStream(api=subjects.public_api(owner), deliver=subjects.public_deliver(owner, peer_id)),
             subject_transforms=[
                 SubjectTransform(
                     src=f"{subjects.PUBLIC_RESOURCE_PREFIX}.*",
@@ -155,10 +150,12 @@ def federation_configs(settings: NatsSettings, peer_id: str, linked: Sequence[st
         for owner in linked
     ]
     federated = stream_config(FEDERATED_SPEC, settings)
+    # No subjects: nothing published on this server is stored here. (Without sources, a lone peer's, nats-server
+    # gives it its own name as subject, which no jetflow message carries.)
     federated.subjects = None
     federated.sources = sources or None
     federated.description = "jetflow: the linked peers' public catalogs, read-only"
-    return [public, federated] if sources else [public]
+    return [public, federated]
 
 
 async def ensure_streams(

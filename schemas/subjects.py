@@ -94,8 +94,17 @@ def public_resource(resource_id: str) -> str:
 
 
 def public_deliver(owner: str, reader: str) -> str:
-    """The deliver prefix of `reader`'s source of `owner`'s public catalog: `jetflow.public.deliver.<owner>.<reader>`."""
+    """Where `owner`'s JetStream pushes its public catalog to `reader`: `jetflow.public.deliver.<owner>.<reader>`."""
     return f"{PUBLIC_DELIVER_PREFIX}.{_token(owner)}.{_token(reader)}"
+
+
+def public_api(owner: str) -> str:
+    """The JetStream API prefix a reader's source of `owner`'s public stream uses: `jetflow.public.api.<owner>`.
+
+    The owner's nats-server maps `<prefix>.CONSUMER.CREATE.<its public stream>.>`, and nothing else, to its
+    `$JS.API` (engine/embedded/natsconf.py).
+    """
+    return f"jetflow.public.api.{_token(owner)}"
 
 
 def federated(owner: str) -> str:

@@ -14,16 +14,18 @@ nothing but two service mappings:
 
 and, for the federated catalog (docs/federation.md), a read-only view of our public catalog and nothing more:
 
-- `jetflow` exports the JetStream API call that creates a consumer on our public stream (`$JS.API.CONSUMER.
-  CREATE.JETFLOW_PUBLIC_<us>.>`, which `peer-X` imports as `$JS.<us>.API...`, the API prefix of our domain X
-  sources with), the flow-control replies of that stream (`$JS.FC.JETFLOW_PUBLIC_<us>.>`), and the deliver
-  subject of X's source (`jetflow.public.deliver.<us>.<X>.>`, a stream export to `peer-X` only);
+- `jetflow` exports the one JetStream API call a source makes, consumer create on our public stream
+  (`$JS.API.CONSUMER.CREATE.JETFLOW_PUBLIC_<us>.>`), which `peer-X` imports as `jetflow.public.api.<us>.CONSUMER
+  .CREATE...`: the API prefix X's source uses (`external.api`; a `$JS.<us>.API` prefix does not cross an account's
+  leaf link, nats-server keeps domain API subjects to itself); the flow-control replies of that stream
+  (`$JS.FC.JETFLOW_PUBLIC_<us>.>`); and the deliver subject of X's source (`jetflow.public.deliver.<us>.<X>.>`, a
+  stream export to `peer-X` only);
 - `peer-X` exports the same three for X's public stream, and `jetflow` imports them: our JetStream sources X's.
 
-Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, no other JetStream API call of
-either domain (no stream info, create or delete, no message get, no consumer on another stream), not another peer's requests (a link carries only the two peers' own subjects, so there is no
-relaying and no loop: each pair's accounts form their own tree). Leaf connections authenticate with
-user = the connecting peer's id and its password; an unknown user or a wrong password is refused by
+Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, no other JetStream API call of either
+domain (no stream info, create or delete, no message get, no consumer on another stream), not another peer's
+requests (a link carries only the two peers' own subjects, so there is no relaying and no loop: each pair's
+accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its password; an unknown user or a wrong password is refused by
 nats-server. Local clients (the engine, operators on 127.0.0.1) connect without credentials as the
 user `jetflow` (`no_auth_user`), as they did before peers had servers of their own.
 
@@ -35,7 +37,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from engine.streams import public_api, public_stream
+from engine.streams import public_stream
 from schemas import subjects
 
 if TYPE_CHECKING:
@@ -59,7 +61,7 @@ def requests_to(peer_id: str) -> str:
     return f"{subjects.PEER_PREFIX}.{peer_id}.>"
 
 
-def _public_api(peer_id: str, prefix: str = "$JS.API") -> str:
+def _consumer_create(peer_id: str, prefix: str = "$JS.API") -> str:
     """The JetStream API call a reader's source makes on `peer_id`'s public stream: create its consumer."""
     return f"{prefix}.CONSUMER.CREATE.{public_stream(peer_id)}.>"
 
@@ -102,15 +104,16 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
         # The federated catalog: what our JetStream needs to source each linked peer's public stream...
         for other in leaf.linked:
             account = _q(peer_account(other))
+            api = _consumer_create(other, subjects.public_api(other))
             imports += [
-                f"{{service: {{account: {account}, subject: {_q(_public_api(other, public_api(other)))}}}}}",
+                f"{{service: {{account: {account}, subject: {_q(api)}}}}}",
                 f"{{service: {{account: {account}, subject: {_q(_flow_control(other))}}}}}",
                 f"{{stream: {{account: {account}, subject: {_q(subjects.public_deliver(other, peer_id) + '.>')}}}}}",
             ]
         # ... and what theirs need to source ours, offered to their accounts only.
         readers = ", ".join(_q(peer_account(other)) for other in leaf.linked)
         exports += [
-            f"{{service: {_q(_public_api(peer_id))}, accounts: [{readers}]}}",
+            f"{{service: {_q(_consumer_create(peer_id))}, accounts: [{readers}]}}",
             f"{{service: {_q(_flow_control(peer_id))}, accounts: [{readers}]}}",
         ]
         exports += [
@@ -140,14 +143,14 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
         deliver_in, deliver_out = subjects.public_deliver(other, peer_id), subjects.public_deliver(peer_id, other)
         theirs = [
             f"{{service: {_q(requests_to(other))}}}",
-            f"{{service: {_q(_public_api(other, public_api(other)))}}}",
+            f"{{service: {_q(_consumer_create(other, subjects.public_api(other)))}}}",
             f"{{service: {_q(_flow_control(other))}}}",
             f"{{stream: {_q(deliver_in + '.>')}}}",
         ]
         to_us = [
             f"{{service: {{account: {jetflow}, subject: {_q(ours)}}}}}",
-            f"{{service: {{account: {jetflow}, subject: {_q(_public_api(peer_id))}}}, "
-            f"to: {_q(_public_api(peer_id, public_api(peer_id)))}}}",
+            f"{{service: {{account: {jetflow}, subject: {_q(_consumer_create(peer_id))}}}, "
+            f"to: {_q(_consumer_create(peer_id, subjects.public_api(peer_id)))}}}",
             f"{{service: {{account: {jetflow}, subject: {_q(_flow_control(peer_id))}}}}}",
             f"{{stream: {{account: {jetflow}, subject: {_q(deliver_out + '.>')}}}}}",
         ]
