@@ -27,7 +27,12 @@ async def install(runtime: Runtime) -> None:
         """Remove a resource; a public one leaves the linked peers' catalogs too (jetflow.resource.remove)."""
         await catalog.remove(removal, delivery.stream_sequence)
 
-    @durable(runtime.router, name="federated-catalog", subject=f"{subjects.FEDERATED_PREFIX}.>", model=PublicResource)
+    @durable(
+        runtime.router,
+        name="federated-catalog",
+        subject=f"{subjects.FEDERATED_PREFIX}.*.resource.*",
+        model=PublicResource,
+    )
     async def on_federated(entry: PublicResource, delivery: Delivery) -> None:
         """A linked peer's public resource, changed or gone (JETFLOW_FEDERATED, sourced from its owner)."""
         await catalog.federate(delivery.subject, entry)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import nats
@@ -20,7 +21,7 @@ from pymongo import AsyncMongoClient
 
 from engine.streams import STREAMS, public_stream
 from schemas import subjects
-from tests.support.federation import federated
+from tests.support.federation import federated, leaf_env
 from tests.support.polling import eventually
 from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
 PEERS = ("a", "b", "c")
+#: Each peer's database, read as an observer.
+STORES: dict[str, Any] = {}
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
@@ -45,7 +48,11 @@ async def peers(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Asy
         try:
             for name in PEERS:
                 database = f"{name}-{uuid.uuid4().hex[:10]}"
-                engine = EngineProcess(federation.urls[name], mongo_url, database, root / f"{name}.log", peer_id=name)
+                STORES[name] = mongo[database]
+                log = root / f"{name}.log"
+                engine = EngineProcess(
+                    federation.urls[name], mongo_url, database, log, peer_id=name, **leaf_env(federation, name)
+                )
                 engine.start()
                 engines.append(engine)
                 clients[name] = await nats.connect(federation.urls[name])
@@ -103,6 +110,23 @@ async def test_public_resources_follow_their_owner_and_stay_read_only(peers: dic
     assert any("names peer 'b'" in reason for reason in reasons), reasons
     assert (await get(a, "gpu-b"))["capacity"] == 5
     assert (await get(a, "other-b"))["status"] == "error"
+
+    # A booking on A naming gpu-b, known on A only through the federated catalog, is claimed on B.
+    await publish(a, subjects.WORKFLOW_UPSERT, {"id": "wf", "steps": [{"name": "s", "image": "alpine:3.20"}]})
+    await eventually(lambda: request_json(a, "jetflow.ctl.workflow.get", {"id": "wf"}), lambda f: "steps" in f)
+    start = (datetime.now(UTC) + timedelta(hours=2)).replace(microsecond=0)
+    booking = {
+        "id": "bk-fed",
+        "workflow": "wf",
+        "resources": ["gpu-b"],
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=30)).isoformat(),
+    }
+    outcome = await request_json(a, "jetflow.ctl.booking.request", booking, timeout=40)
+    assert outcome["status"] == "confirmed", outcome
+    calendar = await STORES["b"]["calendars"].find_one({"_id": "gpu-b"})
+    assert calendar is not None
+    assert [json.loads(claim)[0] for claim in calendar["claims"]] == ["a:bk-fed"]
 
     # Removed on B: disappears on A and C.
     await publish(b, subjects.RESOURCE_REMOVE, {"id": "rm-2", "resource": "gpu-b"})
