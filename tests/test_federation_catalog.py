@@ -27,7 +27,7 @@ from tests.support.process import EngineProcess, wait_for_instances
 from tests.support.streams import request_json
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
     from nats.aio.client import Client
@@ -67,6 +67,11 @@ async def peers(tmp_path_factory: pytest.TempPathFactory, mongo_url: str) -> Asy
             await mongo.close()
 
 
+def getter(client: Client, resource: str) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """`get` of one resource on one peer, to poll."""
+    return lambda: get(client, resource)
+
+
 async def get(client: Client, resource: str) -> dict[str, Any]:
     reply: dict[str, Any] = await request_json(client, "jetflow.ctl.resource.get", {"id": resource})
     return reply
@@ -87,14 +92,14 @@ async def test_public_resources_follow_their_owner_and_stay_read_only(peers: dic
     await publish(b, subjects.RESOURCE_UPSERT, {"id": "gpu-b", "capacity": 2, "visibility": "public"})
     await publish(b, subjects.RESOURCE_UPSERT, {"id": "secret-b", "capacity": 1})
     for reader in (a, c):
-        found = await eventually(lambda r=reader: get(r, "gpu-b"), lambda f: f.get("status") != "error", timeout=30)
+        found = await eventually(getter(reader, "gpu-b"), lambda f: f.get("status") != "error", timeout=30)
         assert (found["peer"], found["capacity"], found["visibility"]) == ("b", 2, "public")
     assert (await get(b, "gpu-b"))["peer"] == "local"  # the owner's own entry
 
     # Updated on B: follows.
     await publish(b, subjects.RESOURCE_UPSERT, {"id": "gpu-b", "capacity": 5, "visibility": "public"})
     for reader in (a, c):
-        await eventually(lambda r=reader: get(r, "gpu-b"), lambda f: f.get("capacity") == 5, timeout=15)
+        await eventually(getter(reader, "gpu-b"), lambda f: f.get("capacity") == 5, timeout=15)
     # The private one never left B (the public update behind it did arrive).
     assert (await get(b, "secret-b"))["id"] == "secret-b"
     for reader in (a, c):
@@ -131,7 +136,7 @@ async def test_public_resources_follow_their_owner_and_stay_read_only(peers: dic
     # Removed on B: disappears on A and C.
     await publish(b, subjects.RESOURCE_REMOVE, {"id": "rm-2", "resource": "gpu-b"})
     for reader in (a, c, b):
-        await eventually(lambda r=reader: get(r, "gpu-b"), lambda f: f.get("status") == "error", timeout=15)
+        await eventually(getter(reader, "gpu-b"), lambda f: f.get("status") == "error", timeout=15)
     # Made private again after being public: gone from the others too.
     await publish(b, subjects.RESOURCE_UPSERT, {"id": "disk-b", "kind": "storage", "visibility": "public"})
     await eventually(lambda: get(c, "disk-b"), lambda f: f.get("peer") == "b", timeout=15)

@@ -25,9 +25,10 @@ and, for the federated catalog (docs/federation.md), a read-only view of our pub
 Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, no other JetStream API call of either
 domain (no stream info, create or delete, no message get, no consumer on another stream), not another peer's
 requests (a link carries only the two peers' own subjects, so there is no relaying and no loop: each pair's
-accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its password; an unknown user or a wrong password is refused by
-nats-server. Local clients (the engine, operators on 127.0.0.1) connect without credentials as the
-user `jetflow` (`no_auth_user`), as they did before peers had servers of their own.
+accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its
+password; an unknown user or a wrong password is refused by nats-server. Local clients (the engine, operators
+on 127.0.0.1) connect without credentials as the user `jetflow` (`no_auth_user`), as they did before peers
+had servers of their own.
 
 `render` is pure (settings in, text out), so `jetflow nats-config` prints exactly what `jetflow up` runs.
 """
