@@ -195,7 +195,7 @@ class Engine:
         await control.add_query("health", subjects.ctl_health(), None, health)
         declare_leader_gauge(self.telemetry.meter)
         runtime.features = features = Features(
-            catalog=CatalogFeature(publisher, self.settings.peer.id),
+            catalog=CatalogFeature(publisher, self.settings.peer.id, self.settings.leaf.linked),
             booking=BookingFeature(runtime, self.settings.booking),
             throttle=Throttle(runtime, self.settings.throttle),
             schedule=Schedule(runtime, self.settings.scheduler),

@@ -36,9 +36,8 @@ class Resource(Message):
         default=LOCAL_PEER,
         min_length=1,
         description=(
-            "Peer that owns the resource; 'local' is us. A peer publishes only its own resources: another peer's"
-            " public ones reach its catalog by federation (read-only, with the owner's id here), and a publish"
-            " naming another peer is refused."
+            "Peer that owns the resource; 'local' is us. A linked peer's public resources reach our catalog by"
+            " federation (read-only, with the owner's id here): a publish naming a linked peer is refused."
         ),
     )
     visibility: Literal["private", "public"] = Field(

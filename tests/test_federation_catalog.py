@@ -173,6 +173,12 @@ async def test_a_peer_reaches_only_the_consumer_of_anothers_public_stream(peers:
     await a.publish(subjects.public_resource("forged"), b"{}")
     await a.flush()
     after = {spec.name: (await b.jetstream().stream_info(spec.name)).state.messages for spec in STREAMS}
-    assert after == before
+    # A's own public stream took A's forged entry, and B's engine sources it from A as A's: it dead-letters the
+    # bad body in its own DLQ. Nothing else on B changed.
+    assert {k: v for k, v in after.items() if k != "JETFLOW_DLQ"} == {
+        k: v for k, v in before.items() if k != "JETFLOW_DLQ"
+    }
+    for letter in await dead_letters(b):
+        assert '"subject": "jetflow.federated.a.resource.forged"' in letter, letter
     assert "forged" not in await listed(b)
     assert "forged" not in await listed(peers["c"])

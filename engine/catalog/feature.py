@@ -4,7 +4,9 @@ A peer defines only its own resources. Its public ones are written, after its ow
 to its public stream (`jetflow.public.resource.<id>`, engine/streams.py), which every linked peer's
 JetStream sources into its read-only federated catalog (docs/federation.md); what arrives from there is
 stored here with the owner's id as the entry's `peer`. A local publish that would define or change another
-peer's resource is refused with the reason (dead-lettered, like any bad input).
+peer's resource is refused with the reason (dead-lettered, like any bad input): one naming a linked peer (whose
+public catalog we source), or an id our federated catalog has from another peer. A resource naming a peer we
+have no leaf link to (one an operator's hub routes to) is still entered by hand: no federated catalog supplies it.
 """
 
 from __future__ import annotations
@@ -18,22 +20,27 @@ from schemas import subjects
 from schemas.catalog import LOCAL_PEER, PublicResource, Resource
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from engine.bus.publisher import Publisher
     from schemas.catalog import ResourceRemoval, Workflow
     from schemas.queries import Get, ListPage
 
 
 class CatalogFeature(Idle):
-    def __init__(self, publisher: Publisher | None = None, peer_id: str = LOCAL_PEER) -> None:
+    def __init__(
+        self, publisher: Publisher | None = None, peer_id: str = LOCAL_PEER, linked: Sequence[str] = ()
+    ) -> None:
         self.catalog = Catalog()
         self._publisher = publisher
         self._peer = peer_id
+        self._linked = frozenset(linked)
 
     async def upsert(self, entry: Resource | Workflow, sequence: int | None) -> None:
         if not isinstance(entry, Resource):
             await self.catalog.upsert(entry, sequence or 0)
             return
-        if entry.peer not in (LOCAL_PEER, self._peer):
+        if entry.peer in self._linked:
             raise PermanentError(
                 f"resource '{entry.id}' names peer '{entry.peer}': a peer publishes only its own resources"
                 f" ({entry.peer}'s public ones reach this catalog by federation, read-only)"
