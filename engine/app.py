@@ -136,7 +136,7 @@ class Engine:
         nc = self.broker.connection
         js = nc.jetstream()
         kube = await connect_kube(self.settings.kube)
-        changed = await ensure_streams(js, self.settings.nats)
+        changed = await ensure_streams(js, self.settings.nats, self.settings.peer.id, self.settings.leaf.linked)
         if changed:
             log.info("streams created or updated: %s", ", ".join(changed))
 
@@ -195,7 +195,7 @@ class Engine:
         await control.add_query("health", subjects.ctl_health(), None, health)
         declare_leader_gauge(self.telemetry.meter)
         runtime.features = features = Features(
-            catalog=CatalogFeature(),
+            catalog=CatalogFeature(publisher, self.settings.peer.id, self.settings.leaf.linked),
             booking=BookingFeature(runtime, self.settings.booking),
             throttle=Throttle(runtime, self.settings.throttle),
             schedule=Schedule(runtime, self.settings.scheduler),

@@ -9,10 +9,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    DiscardPolicy,
+    ExternalStream,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+    StreamSource,
+    SubjectTransform,
+)
 from nats.js.errors import BadRequestError, NotFoundError
 
+from schemas import subjects
+
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from nats.js import JetStreamContext
 
     from engine.core.settings import NatsSettings
@@ -41,6 +53,8 @@ METRICS = "JETFLOW_METRICS"
 THROTTLE = "JETFLOW_THROTTLE"
 CREDENTIALS = "JETFLOW_CREDENTIALS"
 DLQ = "JETFLOW_DLQ"
+#: The read-only copy of the linked peers' public catalogs (sources only, no subjects of its own).
+FEDERATED = "JETFLOW_FEDERATED"
 
 STREAMS: tuple[StreamSpec, ...] = (
     # Catalog entries arrive on one subject per family, so "last per subject" would keep only the
@@ -61,9 +75,36 @@ STREAMS: tuple[StreamSpec, ...] = (
 )
 
 
-def stream_for(subject: str) -> StreamSpec | None:
-    """The stream that captures `subject`, or None for core-NATS subjects (jetflow.ctl.>, jetflow.peer.>)."""
-    for spec in STREAMS:
+def public_stream(peer_id: str) -> str:
+    """The stream of `peer_id`'s public catalog, named after its owner.
+
+    Named per owner because a reader answers the flow control of every source it has on
+    `$JS.FC.<stream>.>`, imported from that owner's link: two owners' streams of one name would need
+    the same subject imported from two accounts.
+    """
+    return f"JETFLOW_PUBLIC_{peer_id}"
+
+
+def _public(peer_id: str) -> StreamSpec:
+    return StreamSpec(
+        public_stream(peer_id),
+        (f"{subjects.PUBLIC_RESOURCE_PREFIX}.>",),
+        max_msgs_per_subject=1,
+        why="our public resources, the view linked peers source",
+    )
+
+
+#: What JETFLOW_FEDERATED's messages carry (its sources' subjects, transformed to name their owner).
+FEDERATED_SPEC = StreamSpec(FEDERATED, (f"{subjects.FEDERATED_PREFIX}.>",), max_msgs_per_subject=1)
+
+
+def stream_for(subject: str, peer_id: str | None = None) -> StreamSpec | None:
+    """The stream that holds `subject`, or None for core-NATS subjects (jetflow.ctl.>, jetflow.peer.>).
+
+    The public catalog's stream is named after its owner: it is found only given `peer_id`.
+    """
+    extra: tuple[StreamSpec, ...] = (FEDERATED_SPEC,) if peer_id is None else (FEDERATED_SPEC, _public(peer_id))
+    for spec in (*STREAMS, *extra):
         for pattern in spec.subjects:
             if subject.startswith(pattern.removesuffix(">")):
                 return spec
@@ -86,16 +127,52 @@ def stream_config(spec: StreamSpec, settings: NatsSettings) -> StreamConfig:
     )
 
 
-async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> list[str]:
-    """Create or update every stream; returns the names of streams that changed."""
+def federation_configs(settings: NatsSettings, peer_id: str, linked: Sequence[str]) -> list[StreamConfig]:
+    """Our public catalog, and the federated catalog sourcing every linked peer's across its domain.
+
+    Each source reads the owner's stream through the owner's JetStream API (`jetflow.public.api.<owner>`, which our
+    nats-server routes over that owner's leaf link: engine/embedded/natsconf.py) and has it push to a deliver
+    subject of our pair; its subjects are rewritten to name the owner, so an entry's owner is the link it came
+    over, never what its body says.
+    """
+    public = stream_config(_public(peer_id), settings)
+    sources = [
+        StreamSource(
+            name=public_stream(owner),
+            external=ExternalStream(api=subjects.public_api(owner), deliver=subjects.public_deliver(owner, peer_id)),
+            subject_transforms=[
+                SubjectTransform(
+                    src=f"{subjects.PUBLIC_RESOURCE_PREFIX}.*",
+                    dest=f"{subjects.FEDERATED_PREFIX}.{owner}.resource.{{{{wildcard(1)}}}}",
+                )
+            ],
+        )
+        for owner in linked
+    ]
+    federated = stream_config(FEDERATED_SPEC, settings)
+    # No subjects: nothing published on this server is stored here. (Without sources, a lone peer's, nats-server
+    # gives it its own name as subject, which no jetflow message carries.)
+    federated.subjects = None
+    federated.sources = sources or None
+    federated.description = "jetflow: the linked peers' public catalogs, read-only"
+    return [public, federated]
+
+
+async def ensure_streams(
+    js: JetStreamContext, settings: NatsSettings, peer_id: str | None = None, linked: Sequence[str] = ()
+) -> list[str]:
+    """Create or update every stream (with `peer_id`, the federation's too); returns those that changed."""
     changed: list[str] = []
-    for spec in STREAMS:
-        config = stream_config(spec, settings)
+    configs = [stream_config(spec, settings) for spec in STREAMS]
+    if peer_id is not None:
+        configs += federation_configs(settings, peer_id, linked)
+    for config in configs:
+        assert config.name is not None
         try:
-            info = await js.stream_info(spec.name)
+            info = await js.stream_info(config.name)
         except NotFoundError:
             await js.add_stream(config)
-            changed.append(spec.name)
+            changed.append(config.name)
             continue
         current = info.config
         if _differs(current, config):
@@ -104,11 +181,13 @@ async def ensure_streams(js: JetStreamContext, settings: NatsSettings) -> list[s
             except BadRequestError as error:
                 if error.err_code != _STREAM_CONFIG_MISMATCH:
                     raise
-            changed.append(spec.name)
+            changed.append(config.name)
     return changed
 
 
 def _differs(current: StreamConfig, wanted: StreamConfig) -> bool:
+    if [source.as_dict() for source in current.sources or []] != [source.as_dict() for source in wanted.sources or []]:
+        return True
     fields = ("subjects", "max_age", "max_msgs_per_subject", "duplicate_window", "num_replicas", "max_msg_size")
     return any(
         (getattr(current, name) or None) != (getattr(wanted, name) or None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from schemas import subjects
-from schemas.catalog import Resource, Workflow
+from schemas.catalog import PublicResource, Resource, ResourceRemoval, Workflow
 from schemas.queries import Get, ListPage
 
 if TYPE_CHECKING:
@@ -21,6 +21,21 @@ async def install(runtime: Runtime) -> None:
     async def on_resource(resource: Resource, delivery: Delivery) -> None:
         """Register or update a resource (jetflow.resource.upsert)."""
         await catalog.upsert(resource, delivery.stream_sequence)
+
+    @durable(runtime.router, name="resource-remove", subject=subjects.RESOURCE_REMOVE, model=ResourceRemoval)
+    async def on_remove(removal: ResourceRemoval, delivery: Delivery) -> None:
+        """Remove a resource; a public one leaves the linked peers' catalogs too (jetflow.resource.remove)."""
+        await catalog.remove(removal, delivery.stream_sequence)
+
+    @durable(
+        runtime.router,
+        name="federated-catalog",
+        subject=f"{subjects.FEDERATED_PREFIX}.*.resource.*",
+        model=PublicResource,
+    )
+    async def on_federated(entry: PublicResource, delivery: Delivery) -> None:
+        """A linked peer's public resource, changed or gone (JETFLOW_FEDERATED, sourced from its owner)."""
+        await catalog.federate(delivery.subject, entry)
 
     @durable(runtime.router, name="workflow-upsert", subject=subjects.WORKFLOW_UPSERT, model=Workflow)
     async def on_workflow(workflow: Workflow, delivery: Delivery) -> None:

@@ -13,7 +13,7 @@ from schemas.booking import (
     BookingRequest,
     Conflict,
 )
-from schemas.catalog import Resource, Step, StepResources, Workflow
+from schemas.catalog import PublicResource, Resource, ResourceRemoval, Step, StepResources, Workflow
 from schemas.credentials import Access, CredentialFailed, CredentialIssued, CredentialRequest, SecretRef
 from schemas.deadletter import DeadLetter, DeadLetterCode
 from schemas.execution import (
@@ -62,7 +62,9 @@ __all__ = [
     "KubeName",
     "Message",
     "MetricSample",
+    "PublicResource",
     "Resource",
+    "ResourceRemoval",
     "SecretRef",
     "Step",
     "StepResources",

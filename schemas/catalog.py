@@ -32,7 +32,21 @@ class Resource(Message):
     capacity: int = Field(
         default=1, ge=1, le=100_000, description="How many bookings may overlap on this resource at once."
     )
-    peer: str = Field(default=LOCAL_PEER, min_length=1, description="Peer that owns the resource; 'local' is us.")
+    peer: str = Field(
+        default=LOCAL_PEER,
+        min_length=1,
+        description=(
+            "Peer that owns the resource; 'local' is us. A linked peer's public resources reach our catalog by"
+            " federation (read-only, with the owner's id here): a publish naming a linked peer is refused."
+        ),
+    )
+    visibility: Literal["private", "public"] = Field(
+        default="private",
+        description=(
+            "'public': offered to the linked peers, whose federated catalogs copy it (read-only, `peer` = our id),"
+            " updates and removal following within seconds; 'private': in this peer's catalog only."
+        ),
+    )
     labels: dict[MapKey, str] = Field(default_factory=dict, description="Free-form labels for selection and display.")
     public_key: str | None = Field(
         default=None, description="Base64 X25519 public key of the owning peer, used to seal secrets sent to it."
@@ -58,6 +72,29 @@ class Resource(Message):
         if len(raw) != X25519_KEY_BYTES:
             raise ValueError(f"public_key must be a base64 X25519 public key ({X25519_KEY_BYTES} bytes)")
         return value
+
+
+class ResourceRemoval(Message):
+    """Remove a resource from the catalog (`jetflow.resource.remove`); a public one leaves the linked peers' too.
+
+    The message `id` is the command's idempotency key; `resource` names what is removed. Only the owner removes:
+    an entry of the federated catalog is refused here, and goes when its owner removes it.
+    """
+
+    resource: KubeName = Field(description="The resource to remove.")
+
+
+class PublicResource(Message):
+    """One entry of a peer's public catalog (`jetflow.public.resource.<id>`), as its linked peers source it.
+
+    Written by the owner only, after its own catalog applied the change; `spec` None is a tombstone (removed,
+    or made private). Readers apply entries in the order of `sequence` (the owner's catalog stream sequence),
+    so a late older entry never overwrites a newer one.
+    """
+
+    resource: KubeName = Field(description="The resource this entry is about.")
+    spec: Resource | None = Field(description="The resource as its owner publishes it; None: gone from the catalog.")
+    sequence: int = Field(ge=0, description="Sequence of the owner's catalog message this entry reflects.")
 
 
 class StepResources(Part):

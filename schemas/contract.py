@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from schemas import queries, replies, subjects
 from schemas.booking import BookingCancel, BookingCancelled, BookingConfirmed, BookingRejected, BookingRequest
-from schemas.catalog import Resource, Workflow
+from schemas.catalog import PublicResource, Resource, ResourceRemoval, Workflow
 from schemas.credentials import CredentialFailed, CredentialIssued, CredentialRequest
 from schemas.deadletter import DeadLetter
 from schemas.execution import (
@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 PARAMETERS: dict[str, str] = {
     "node": "The node's name (a Kubernetes node, or a compute resource's `node`).",
     "subject": "The original subject of the message that could not be processed (several tokens).",
-    "peer": "The id of the peer that answers (its JetStream domain).",
+    "peer": "The id of the peer that answers (its JetStream domain); in the federated catalog, the owner's.",
+    "resource": "The resource's id (its name in the owner's catalog).",
 }
 
 
@@ -86,6 +87,21 @@ class Endpoint:
 
 STREAMS: tuple[Stream, ...] = (
     Stream(subjects.RESOURCE_UPSERT, Resource, True, False, "Register or update a resource."),
+    Stream(subjects.RESOURCE_REMOVE, ResourceRemoval, True, False, "Remove a resource (public: from the peers' too)."),
+    Stream(
+        f"{subjects.PUBLIC_RESOURCE_PREFIX}.{{resource}}",
+        PublicResource,
+        False,
+        True,
+        "Our public catalog, one entry per resource (a tombstone once gone), sourced by the linked peers.",
+    ),
+    Stream(
+        f"{subjects.FEDERATED_PREFIX}.{{peer}}.resource.{{resource}}",
+        PublicResource,
+        True,
+        False,
+        "A linked peer's public catalog, copied by stream sourcing (read-only): the federated catalog.",
+    ),
     Stream(subjects.WORKFLOW_UPSERT, Workflow, True, False, "Register or update a workflow (its DAG is checked)."),
     Stream(subjects.BOOKING_REQUEST, BookingRequest, True, True, "A booking request (published too by ctl)."),
     Stream(subjects.BOOKING_CANCEL, BookingCancel, True, True, "Cancel a booking (published too by ctl)."),

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from schemas import queries, replies, subjects
 from schemas.base import Message
 from schemas.booking import BookingCancel, BookingCancelled, BookingConfirmed, BookingRejected, BookingRequest
-from schemas.catalog import Resource, Workflow
+from schemas.catalog import PublicResource, Resource, ResourceRemoval, Workflow
 from schemas.credentials import CredentialFailed, CredentialIssued, CredentialRequest
 from schemas.deadletter import DeadLetter
 from schemas.execution import (
@@ -38,6 +38,8 @@ from schemas.throttle import ThrottleCommand
 
 MODELS: dict[str, type[Message]] = {
     "resource": Resource,
+    "resource.remove": ResourceRemoval,
+    "public.resource": PublicResource,
     "workflow": Workflow,
     "booking.request": BookingRequest,
     "booking.cancel": BookingCancel,
@@ -73,6 +75,7 @@ INBOUND: dict[str, type[Message]] = {
     subjects.BOOKING_REQUEST: BookingRequest,
     subjects.BOOKING_CANCEL: BookingCancel,
     subjects.RESOURCE_UPSERT: Resource,
+    subjects.RESOURCE_REMOVE: ResourceRemoval,
     subjects.WORKFLOW_UPSERT: Workflow,
     subjects.CREDENTIAL_REQUEST: CredentialRequest,
 }
@@ -85,6 +88,8 @@ def model_for_subject(subject: str) -> type[Message] | None:
     prefix, _, node = subject.rpartition(".")
     if prefix == subjects.METRIC_SAMPLE_PREFIX and node:
         return MetricSample
+    if subject.startswith(f"{subjects.FEDERATED_PREFIX}.") and node:
+        return PublicResource
     return None
 
 

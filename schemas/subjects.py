@@ -22,6 +22,7 @@ EXECUTION_TIMED_OUT = "jetflow.execution.timed_out"
 EXECUTION_CANCELLED = "jetflow.execution.cancelled"
 
 RESOURCE_UPSERT = "jetflow.resource.upsert"
+RESOURCE_REMOVE = "jetflow.resource.remove"
 WORKFLOW_UPSERT = "jetflow.workflow.upsert"
 
 METRIC_SAMPLE_PREFIX = "jetflow.metric.sample"
@@ -33,6 +34,15 @@ CREDENTIAL_FAILED = "jetflow.credential.failed"
 
 #: Core request/reply between peers (never in a stream): `jetflow.peer.<peer id>.<family>.<verb>`.
 PEER_PREFIX = "jetflow.peer"
+
+#: The public catalog a peer offers the peers it is linked to: `jetflow.public.resource.<id>`, one message per
+#: public resource (a tombstone once it is removed or made private), in the owner's stream JETFLOW_PUBLIC_<id>.
+PUBLIC_RESOURCE_PREFIX = "jetflow.public.resource"
+#: Where an owner's JetStream pushes its public catalog to a linked reader: `jetflow.public.deliver.<owner>.<reader>`.
+PUBLIC_DELIVER_PREFIX = "jetflow.public.deliver"
+#: The read-only copy of the other peers' public catalogs: `jetflow.federated.<owner>.resource.<id>`, in the
+#: stream JETFLOW_FEDERATED, which only sources (no subject of its own: nothing local can publish into it).
+FEDERATED_PREFIX = "jetflow.federated"
 
 DLQ_PREFIX = "jetflow.dlq"
 CTL_PREFIX = "jetflow.ctl"
@@ -76,6 +86,30 @@ def ctl(family: str, verb: str) -> str:
 def peer(peer_id: str, family: str, verb: str) -> str:
     """A request/reply subject answered by the instances of one peer, e.g. `peer("b", "credential", "issue")`."""
     return f"{PEER_PREFIX}.{_token(peer_id)}.{_token(family)}.{_token(verb)}"
+
+
+def public_resource(resource_id: str) -> str:
+    """The owner's public-catalog subject of one resource: `jetflow.public.resource.<id>`."""
+    return f"{PUBLIC_RESOURCE_PREFIX}.{_token(resource_id)}"
+
+
+def public_deliver(owner: str, reader: str) -> str:
+    """Where `owner`'s JetStream pushes its public catalog to `reader`: `jetflow.public.deliver.<owner>.<reader>`."""
+    return f"{PUBLIC_DELIVER_PREFIX}.{_token(owner)}.{_token(reader)}"
+
+
+def public_api(owner: str) -> str:
+    """The JetStream API prefix a reader's source of `owner`'s public stream uses: `jetflow.public.api.<owner>`.
+
+    The owner's nats-server maps `<prefix>.CONSUMER.CREATE.<its public stream>.>`, and nothing else, to its
+    `$JS.API` (engine/embedded/natsconf.py).
+    """
+    return f"jetflow.public.api.{_token(owner)}"
+
+
+def federated(owner: str) -> str:
+    """Every entry of the federated catalog that `owner` publishes: `jetflow.federated.<owner>.>`."""
+    return f"{FEDERATED_PREFIX}.{_token(owner)}.>"
 
 
 def booking_claim(peer_id: str) -> str:

@@ -147,6 +147,8 @@ class Federation:
         secrets_of = {(a, b): secrets.token_urlsafe(12) for i, a in enumerate(peers) for b in peers[i + 1 :]}
         leaf_ports = {peer: free_port() for peer in peers}
         self._children: dict[str, ChildServer] = {}
+        self.leaves: dict[str, LeafSettings] = {}
+        """Peer → its leaf links, for an engine that must know its linked peers (the federated catalog's sources)."""
         self._running: dict[str, ExitStack] = {}
         for i, peer in enumerate(peers):
             earlier, later = peers[:i], peers[i + 1 :]
@@ -161,6 +163,7 @@ class Federation:
                 }
             )
             self._children[peer] = servers.nats_server(root / peer, peer_id=peer, leaf=leaf)
+            self.leaves[peer] = leaf
         self.urls = {peer: servers.nats_url(child.port) for peer, child in self._children.items()}
         """Peer → client URL."""
 

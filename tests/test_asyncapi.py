@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from engine.cli import app
 from engine.control.service import endpoint_metadata
+from engine.streams import FEDERATED_SPEC
 from engine.streams import STREAMS as STREAM_SPECS
 from schemas import export
 from schemas.asyncapi import channel_key, document
@@ -141,7 +142,7 @@ async def test_the_contract_is_what_a_running_engine_serves(
 
     async def consumed() -> set[str]:
         found: set[str] = set()
-        for spec in STREAM_SPECS:
+        for spec in (*STREAM_SPECS, FEDERATED_SPEC):  # the federated catalog's stream is declared beside them
             for consumer in await js.consumers_info(spec.name):
                 config = consumer.config
                 found.update([config.filter_subject] if config.filter_subject else config.filter_subjects or [])

@@ -51,7 +51,14 @@ def test_a_peer_config_has_its_domain_and_an_account_per_linked_peer(tmp_path: P
         for subject in spec.subjects:
             assert subject not in text
     assert "jetflow.ctl" not in text
-    assert "$JS" not in text
+    # Of the JetStream API, only consumer create on the owner's public stream, and its flow control.
+    js_subjects = {part.split('"')[0] for part in text.split('"$JS')[1:]}
+    assert js_subjects == {
+        ".API.CONSUMER.CREATE.JETFLOW_PUBLIC_b.>",
+        ".FC.JETFLOW_PUBLIC_b.>",
+        ".FC.JETFLOW_PUBLIC_a.>",
+        ".FC.JETFLOW_PUBLIC_c.>",
+    }
 
 
 def test_a_peer_without_links_keeps_the_global_account(tmp_path: Path) -> None:

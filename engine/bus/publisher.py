@@ -56,9 +56,12 @@ class Publisher:
         """The underlying nats-py client, for core-NATS subscriptions and nudges."""
         return self._broker.connection
 
-    async def publish(self, subject: str, event: Message, *, causation: str | None = None) -> Published:
-        """Publish `event` durably on `subject`; the subject must belong to a jetflow stream."""
-        spec = stream_for(subject)
+    async def publish(
+        self, subject: str, event: Message, *, causation: str | None = None, peer_id: str | None = None
+    ) -> Published:
+        """Publish `event` durably on `subject`; the subject must belong to a jetflow stream (the public
+        catalog's, named after its owner, given `peer_id`)."""
+        spec = stream_for(subject, peer_id)
         if spec is None:
             raise ValueError(f"{subject} is not captured by any jetflow stream")
         headers = {MSG_ID: event.id, SCHEMA: f"{type(event).__name__}/v{event.schema_version}"}

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from beanie import Document
 from pydantic import Field
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from engine.core.paging import page
-from schemas.catalog import Resource, Workflow
+from schemas.catalog import LOCAL_PEER, Resource, Workflow
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,6 +24,11 @@ class ResourceRecord(Document):
     spec: Resource
     sequence: int = Field(description="Stream sequence of the upsert that wrote this version.")
     updated_at: datetime
+    origin: str = Field(
+        default=LOCAL_PEER,
+        description="Whose catalog wrote it: 'local' (our catalog stream), or the owner of a federated entry.",
+    )
+    removed: bool = Field(default=False, description="A tombstone: removed by its owner (kept for the ordering).")
 
     class Settings:
         name = "resources"
@@ -92,8 +98,10 @@ class Catalog:
 
         Returns whether it was applied. One store command.
         """
-        record = ResourceRecord if isinstance(spec, Resource) else WorkflowRecord
-        collection = record.get_pymongo_collection()
+        if isinstance(spec, Resource):
+            applied, _ = await self.write_resource(spec.id, spec, sequence)
+            return applied
+        collection = WorkflowRecord.get_pymongo_collection()
         document = {"spec": spec.model_dump(mode="json"), "sequence": sequence, "updated_at": datetime.now(UTC)}
         # Idempotency guard: apply only over an older sequence; a replay or a late older message
         # matches nothing and its upsert collides with the stored _id (duplicate key) → ignored.
@@ -104,12 +112,45 @@ class Catalog:
         except DuplicateKeyError:
             return False
         finally:
-            _recent.drop(_key(record, spec.id))
+            _recent.drop(_key(WorkflowRecord, spec.id))
         return True
+
+    async def write_resource(
+        self, resource_id: str, spec: Resource | None, sequence: int, origin: str = LOCAL_PEER
+    ) -> tuple[bool, dict[str, Any] | None]:
+        """Store `spec` (None: a tombstone) for `origin`, unless a newer version is stored or another owns the id.
+
+        Returns whether it was applied, and the record it replaced (None: there was none). One store command.
+        """
+        collection = ResourceRecord.get_pymongo_collection()
+        document: dict[str, Any] = {"sequence": sequence, "updated_at": datetime.now(UTC), "origin": origin}
+        document["removed"] = spec is None
+        if spec is not None:
+            document["spec"] = spec.model_dump(mode="json")
+        # Only the same origin writes over a record (a record of before origins counts as local), and only over
+        # an older sequence. Idempotency guard: a replay or a late older message matches nothing, and its upsert
+        # collides with the stored _id (duplicate key) → ignored; so does a write over another owner's entry.
+        owners = [origin, None] if origin == LOCAL_PEER else [origin]
+        query = {"_id": resource_id, "sequence": {"$lte": sequence}, "origin": {"$in": owners}}
+        try:
+            before: dict[str, Any] | None = await collection.find_one_and_update(
+                query, {"$set": document}, upsert=spec is not None, return_document=ReturnDocument.BEFORE
+            )
+        except DuplicateKeyError:
+            return False, None
+        finally:
+            _recent.drop(_key(ResourceRecord, resource_id))
+        # A tombstone with nothing before it: nothing to remove, or not ours to remove.
+        return not (before is None and spec is None), before
+
+    async def owner_of(self, resource_id: str) -> str | None:
+        """Whose entry `resource_id` is ('local', a peer's id), None when no live entry has it."""
+        record = await ResourceRecord.get(resource_id)
+        return None if record is None or record.removed else record.origin
 
     async def resource(self, resource_id: str) -> Resource | None:
         record = await ResourceRecord.get(resource_id)
-        return record.spec if record else None
+        return record.spec if record and not record.removed else None
 
     async def resources(self, ids: Sequence[str]) -> dict[str, Resource]:
         """The known ones among `ids`, read lately or from the store (one query for those not read lately)."""
@@ -118,7 +159,7 @@ class Catalog:
             if isinstance(spec := _recent.get(_key(ResourceRecord, resource_id)), Resource):
                 found[resource_id] = spec
         if missing := [resource_id for resource_id in ids if resource_id not in found]:
-            for record in await ResourceRecord.find({"_id": {"$in": missing}}).to_list():
+            for record in await ResourceRecord.find({"_id": {"$in": missing}, "removed": {"$ne": True}}).to_list():
                 found[record.id] = record.spec
                 _recent.put(_key(ResourceRecord, record.id), record.spec)
         return found
@@ -145,5 +186,6 @@ class Catalog:
 
     async def list(self, family: str, *, cursor: str | None, limit: int) -> dict[str, Any]:
         collection = self.record_types[family].get_pymongo_collection()
-        documents, following = await page(collection, {}, cursor=cursor, limit=limit)
+        live = {"removed": {"$ne": True}} if family == "resource" else {}
+        documents, following = await page(collection, live, cursor=cursor, limit=limit)
         return {"items": [document["spec"] for document in documents], "next": following}

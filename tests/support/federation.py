@@ -4,6 +4,7 @@ and one database per peer on the session's store, so no peer reads another's rec
 from __future__ import annotations
 
 import contextlib
+import json
 import uuid
 from typing import TYPE_CHECKING
 
@@ -34,3 +35,12 @@ async def federated(folder: Path, *peers: str) -> AsyncIterator[servers.Federati
 def own_store(settings: Settings, peer: str, **update: object) -> Settings:
     """`settings` for `peer`: its id and a database of its own."""
     return settings.replace(peer_id=peer, mongo_db=f"{peer}-{uuid.uuid4().hex[:10]}", **update)
+
+
+def leaf_env(started: servers.Federation, peer: str) -> dict[str, str]:
+    """`peer`'s leaf links as `EngineProcess` settings: the engine sources its linked peers' public catalogs."""
+    leaf = started.leaves[peer]
+    return {
+        "leaf_peers": json.dumps({other: password.get_secret_value() for other, password in leaf.peers.items()}),
+        "leaf_remotes": json.dumps({other: url.get_secret_value() for other, url in leaf.remotes.items()}),
+    }
