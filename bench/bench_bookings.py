@@ -27,7 +27,7 @@ from pymongo import monitoring
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CommandCounter, bench_servers, cpu_seconds, cpu_used, describe
+from bench.common import CommandCounter, bench_servers, cpu_seconds, cpu_used, describe, upsert_catalog
 from engine.app import Engine
 from engine.settings import Settings
 
@@ -108,10 +108,7 @@ async def main(bookings: int, concurrency: int) -> None:
 async def started_executions(nc: Any, counter: CommandCounter, bookings: int, concurrency: int, run: str) -> None:
     """vs_temporal.py's job a, in this process so its store commands are counted: one-shot bookings starting now,
     each on its own resource, `concurrency` in flight, each slot held until the execution's `due` event arrives."""
-    js = nc.jetstream()
-    for i in range(bookings):
-        await js.publish("jetflow.resource.upsert", json.dumps({"id": f"n-{run}-{i}"}).encode())
-    await asyncio.sleep(1)
+    await upsert_catalog(nc, [{"id": f"n-{run}-{i}"} for i in range(bookings)], [])
     due: dict[str, asyncio.Future[None]] = {}
 
     async def on_due(msg: Any) -> None:

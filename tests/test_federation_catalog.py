@@ -19,6 +19,7 @@ import pytest
 import pytest_asyncio
 from pymongo import AsyncMongoClient
 
+from engine.claims.calendar import unpacked
 from engine.streams import STREAMS, public_stream
 from schemas import subjects
 from tests.support.federation import federated, leaf_env
@@ -131,7 +132,7 @@ async def test_public_resources_follow_their_owner_and_stay_read_only(peers: dic
     assert outcome["status"] == "confirmed", outcome
     calendar = await STORES["b"]["calendars"].find_one({"_id": "gpu-b"})
     assert calendar is not None
-    assert [json.loads(claim)[0] for claim in calendar["claims"]] == ["a:bk-fed"]
+    assert [fields[0] for fields in unpacked(calendar["claims"])] == ["a:bk-fed"]
 
     # Removed on B: disappears on A and C.
     await publish(b, subjects.RESOURCE_REMOVE, {"id": "rm-2", "resource": "gpu-b"})
