@@ -249,3 +249,21 @@ def test_occurrences_equal_apschedulers_own_search(
     start = utc(2026, 1, 1) + timedelta(seconds=offset, microseconds=microsecond)
     end = start + timedelta(seconds=span)
     assert occurrences(expr, start, end, limit=10_000_000) == stepwise(expr, start, end)
+
+
+@given(
+    expr=st.sampled_from(["0-10 * * * * *", "*/7 5-20 * * * *", "30 */15 9-17 * * *", "0 0 * * *", "*/5 * * * *"]),
+    start=st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31), timezones=st.just(UTC)),
+    minutes=st.integers(min_value=0, max_value=180),
+)
+def test_occurrences_from_any_moment_of_the_day_are_apschedulers(expr: str, start: datetime, minutes: int) -> None:
+    # `following` skips the hours and minutes of the first day before `start`: from any moment, the instants
+    # are still exactly those APScheduler's own search finds one by one.
+    end = start + timedelta(minutes=minutes)
+    trigger, expected = parse_cron(expr), []
+    fire = trigger.get_next_fire_time(None, start - timedelta(microseconds=1))
+    while fire is not None and fire < end and len(expected) <= 2_000:
+        if fire >= start:
+            expected.append(fire)
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    assert occurrences(expr, start, end, 2_000) == expected

@@ -101,11 +101,19 @@ def following(expr: str, start: datetime, end: datetime) -> Iterator[datetime]:
     # hours, minutes and seconds (the same every day, in UTC), so the cost is one step per instant
     # instead of one `get_next_fire_time` search (about 30 µs) each: 100,000 instants in 0.1 s, not 3 s.
     hours, minutes, seconds = (_matching(fields[unit], first_day, unit, top) for unit, top in _CLOCK)
+    # On the first day, the hours and minutes before `start` are skipped whole: stepping through them cost
+    # O(time of day) per call (a booking at 23:00 of every second walked 80,000 instants to find its first).
+    begin = start.astimezone(UTC)
     day = first_day
     while day < end:
+        first = day == first_day
         if all(_matches(fields[name], day) for name in _CALENDAR):
             for hour in hours:
+                if first and hour < begin.hour:
+                    continue
                 for minute in minutes:
+                    if first and hour == begin.hour and minute < begin.minute:
+                        continue
                     for second in seconds:
                         fire = day.replace(hour=hour, minute=minute, second=second)
                         if fire >= end:
