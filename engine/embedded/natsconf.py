@@ -27,8 +27,8 @@ source uses a durable push consumer of our public stream that our engine creates
 
 Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, no other JetStream API call of either
 domain (no consumer create, no stream info, create or delete, no message get, no other reader's consumer), not
-another peer's requests (a link carries only the two peers' own subjects, so there is no relaying and no loop: each pair's
-accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its
+another peer's requests (a link carries only the two peers' own subjects, so there is no relaying and no loop:
+each pair's accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its
 password; an unknown user or a wrong password is refused by nats-server. Local clients (the engine, operators
 on 127.0.0.1) connect without credentials as the user `jetflow` (`no_auth_user`), as they did before peers
 had servers of their own.
