@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
     DiscardPolicy,
     ExternalStream,
     RetentionPolicy,
     StorageType,
     StreamConfig,
+    StreamConsumerSource,
     StreamSource,
     SubjectTransform,
 )
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
     from engine.core.settings import NatsSettings
 
 HOUR = 3600.0
+#: How often an idle public-stream consumer tells its reader it is alive (and lets it ack by flow control).
+SOURCE_HEARTBEAT = 1.0
 #: JetStream's error code for "stream name already in use with a different configuration".
 _STREAM_CONFIG_MISMATCH = 10058
 
@@ -85,6 +91,30 @@ def public_stream(peer_id: str) -> str:
     return f"JETFLOW_PUBLIC_{peer_id}"
 
 
+def public_consumer(reader: str) -> str:
+    """The durable consumer of our public stream that `reader`'s source uses, created by us, never by the reader."""
+    return f"reader-{reader}"
+
+
+def public_consumer_config(owner: str, reader: str) -> ConsumerConfig:
+    """The consumer of `owner`'s public stream that `reader`'s source uses (ADR-58's durable sourcing).
+
+    The owner creates it, so the reader chooses nothing: it pushes to the one deliver subject that `owner`'s
+    nats-server exports to `reader`'s account only, and the reader may only reset it (after a gap) and answer its
+    flow control. Flow control, a heartbeat and unlimited redelivery are what a sourcing consumer must have.
+    """
+    return ConsumerConfig(
+        durable_name=public_consumer(reader),
+        description=f"jetflow: {owner}'s public catalog, for {reader}'s federated catalog",
+        deliver_subject=subjects.public_deliver(owner, reader),
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.FLOW_CONTROL,
+        flow_control=True,
+        idle_heartbeat=SOURCE_HEARTBEAT,
+        max_deliver=-1,
+    )
+
+
 def _public(peer_id: str) -> StreamSpec:
     return StreamSpec(
         public_stream(peer_id),
@@ -130,16 +160,19 @@ def stream_config(spec: StreamSpec, settings: NatsSettings) -> StreamConfig:
 def federation_configs(settings: NatsSettings, peer_id: str, linked: Sequence[str]) -> list[StreamConfig]:
     """Our public catalog, and the federated catalog sourcing every linked peer's across its domain.
 
-    Each source reads the owner's stream through the owner's JetStream API (`jetflow.public.api.<owner>`, which our
-    nats-server routes over that owner's leaf link: engine/embedded/natsconf.py) and has it push to a deliver
-    subject of our pair; its subjects are rewritten to name the owner, so an entry's owner is the link it came
-    over, never what its body says.
+    Each source uses the durable consumer the owner keeps for us (`public_consumer_config`): it only resets it
+    through the owner's JetStream API (`jetflow.public.api.<owner>`, which our nats-server routes over that owner's
+    leaf link: engine/embedded/natsconf.py), and the owner pushes to the deliver subject of our pair; its subjects
+    are rewritten to name the owner, so an entry's owner is the link it came over, never what its body says.
     """
     public = stream_config(_public(peer_id), settings)
     sources = [
         StreamSource(
             name=public_stream(owner),
-            external=ExternalStream(api=subjects.public_api(owner), deliver=subjects.public_deliver(owner, peer_id)),
+            external=ExternalStream(api=subjects.public_api(owner)),
+            consumer=StreamConsumerSource(
+                name=public_consumer(peer_id), deliver_subject=subjects.public_deliver(owner, peer_id)
+            ),
             subject_transforms=[
                 SubjectTransform(
                     src=f"{subjects.PUBLIC_RESOURCE_PREFIX}.*",
@@ -161,7 +194,8 @@ def federation_configs(settings: NatsSettings, peer_id: str, linked: Sequence[st
 async def ensure_streams(
     js: JetStreamContext, settings: NatsSettings, peer_id: str | None = None, linked: Sequence[str] = ()
 ) -> list[str]:
-    """Create or update every stream (with `peer_id`, the federation's too); returns those that changed."""
+    """Create or update every stream (with `peer_id`, the federation's too, and the consumer of our public stream
+    that each linked reader's source uses); returns the streams that changed."""
     changed: list[str] = []
     configs = [stream_config(spec, settings) for spec in STREAMS]
     if peer_id is not None:
@@ -182,11 +216,17 @@ async def ensure_streams(
                 if error.err_code != _STREAM_CONFIG_MISMATCH:
                     raise
             changed.append(config.name)
+    if peer_id is not None:
+        # After our public stream exists: the consumers our linked readers' sources use.
+        for reader in linked:
+            await js.add_consumer(public_stream(peer_id), public_consumer_config(peer_id, reader))
     return changed
 
 
 def _differs(current: StreamConfig, wanted: StreamConfig) -> bool:
-    if [source.as_dict() for source in current.sources or []] != [source.as_dict() for source in wanted.sources or []]:
+    if [_given(source.as_dict()) for source in current.sources or []] != [
+        _given(source.as_dict()) for source in wanted.sources or []
+    ]:
         return True
     fields = ("subjects", "max_age", "max_msgs_per_subject", "duplicate_window", "num_replicas", "max_msg_size")
     return any(
@@ -195,3 +235,12 @@ def _differs(current: StreamConfig, wanted: StreamConfig) -> bool:
         else sorted(getattr(current, name) or []) != sorted(getattr(wanted, name))
         for name in fields
     )
+
+
+def _given(value: object) -> object:
+    """`value` without its empty fields: the server reports a source's unset `external.deliver` as ""."""
+    if isinstance(value, dict):
+        return {key: _given(item) for key, item in value.items() if item not in ("", None)}
+    if isinstance(value, list):
+        return [_given(item) for item in value]
+    return value

@@ -101,8 +101,8 @@ def public_deliver(owner: str, reader: str) -> str:
 def public_api(owner: str) -> str:
     """The JetStream API prefix a reader's source of `owner`'s public stream uses: `jetflow.public.api.<owner>`.
 
-    The owner's nats-server maps `<prefix>.CONSUMER.CREATE.<its public stream>.>`, and nothing else, to its
-    `$JS.API` (engine/embedded/natsconf.py).
+    The owner's nats-server maps `<prefix>.CONSUMER.RESET.<its public stream>.reader-<reader>`, the reset of the
+    consumer it keeps for that reader, and nothing else, to its `$JS.API` (engine/embedded/natsconf.py).
     """
     return f"jetflow.public.api.{_token(owner)}"
 

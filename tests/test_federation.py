@@ -51,14 +51,20 @@ def test_a_peer_config_has_its_domain_and_an_account_per_linked_peer(tmp_path: P
         for subject in spec.subjects:
             assert subject not in text
     assert "jetflow.ctl" not in text
-    # Of the JetStream API, only consumer create on the owner's public stream, and its flow control.
+    # Of the JetStream API, only the reset of the consumer each reader's source uses, and its flow control; no
+    # consumer create, so no reader picks a deliver subject.
     js_subjects = {part.split('"')[0] for part in text.split('"$JS')[1:]}
     assert js_subjects == {
-        ".API.CONSUMER.CREATE.JETFLOW_PUBLIC_b.>",
-        ".FC.JETFLOW_PUBLIC_b.>",
-        ".FC.JETFLOW_PUBLIC_a.>",
-        ".FC.JETFLOW_PUBLIC_c.>",
+        ".API.CONSUMER.RESET.JETFLOW_PUBLIC_b.reader-a",
+        ".API.CONSUMER.RESET.JETFLOW_PUBLIC_b.reader-c",
+        ".FC.JETFLOW_PUBLIC_b.reader-a.>",
+        ".FC.JETFLOW_PUBLIC_b.reader-c.>",
+        ".FC.JETFLOW_PUBLIC_a.reader-b.>",
+        ".FC.JETFLOW_PUBLIC_c.reader-b.>",
     }
+    # Each reader's consumer and deliver subject are offered to that reader's account alone.
+    assert '{service: "$JS.API.CONSUMER.RESET.JETFLOW_PUBLIC_b.reader-a", accounts: ["peer-a"]}' in text
+    assert '{stream: "jetflow.public.deliver.b.c", accounts: ["peer-c"]}' in text
 
 
 def test_a_peer_without_links_keeps_the_global_account(tmp_path: Path) -> None:

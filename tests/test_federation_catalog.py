@@ -1,7 +1,8 @@
 """The federated catalog: B's public resources reach A and C by JetStream stream sourcing across domains
 (engine/streams.py `federation_configs`, engine/embedded/natsconf.py), read-only, with B as their `peer`;
 updates and removals follow; private resources stay home; A cannot write B's resource; and a linked peer
-reaches nothing of B's JetStream but the consumer of its public stream.
+reaches nothing of B's JetStream but the consumer B keeps for it on its public stream, so it cannot have B push
+anything onto a subject of its choice.
 
 Three `jetflow run` processes, each with its own nats-server (tests/support/federation.py) and database,
 started once for the module: the scenario is one story, told in order.
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
 
 PEERS = ("a", "b", "c")
 #: Each peer's database, read as an observer.
@@ -183,3 +185,47 @@ async def test_a_peer_reaches_only_the_consumer_of_anothers_public_stream(peers:
         assert '"subject": "jetflow.federated.a.resource.forged"' in letter, letter
     assert "forged" not in await listed(b)
     assert "forged" not in await listed(peers["c"])
+
+
+@pytest.mark.timeout(60)
+async def test_a_peer_cannot_make_another_push_onto_a_subject_of_its_choice(peers: dict[str, Client]) -> None:
+    a, b = peers["a"], peers["b"]
+    js = b.jetstream()
+    consumers = {info.name: info.config.deliver_subject for info in await js.consumers_info(public_stream("b"))}
+    # B keeps one consumer per linked reader, each pushing to that reader's subject.
+    assert consumers == {"reader-a": "jetflow.public.deliver.b.a", "reader-c": "jetflow.public.deliver.b.c"}
+    before = {spec.name: (await js.stream_info(spec.name)).state.messages for spec in STREAMS}
+    heard: list[str] = []
+
+    async def hear(msg: Msg) -> None:
+        heard.append(msg.subject)
+
+    await b.subscribe(subjects.BOOKING_REQUEST, cb=hear)
+    await b.flush()
+    # A asks B's server for a push consumer delivering B's public entries onto B's own booking subject.
+    evil = {"deliver_subject": subjects.BOOKING_REQUEST, "deliver_policy": "all", "ack_policy": "none"}
+    body = json.dumps({"stream_name": public_stream("b"), "config": evil}).encode()
+    api = subjects.public_api("b")
+    for stream in (public_stream("b"), STREAMS[1].name):
+        for call in (
+            f"CONSUMER.CREATE.{stream}",
+            f"CONSUMER.CREATE.{stream}.evil",
+            f"CONSUMER.CREATE.{stream}.evil.jetflow.public.>",
+            f"CONSUMER.DURABLE.CREATE.{stream}.evil",
+            f"CONSUMER.RESET.{stream}.reader-c",  # another reader's consumer
+        ):
+            for prefix in (api, "$JS.b.API"):
+                with pytest.raises((nats.errors.NoRespondersError, nats.errors.TimeoutError)):
+                    await a.request(f"{prefix}.{call}", body, timeout=1)
+    # The one call A's source makes does reach B (so the refusals above are the configuration's): it resets A's
+    # own consumer, whatever the body says, and changes nothing of it.
+    reply = json.loads((await a.request(f"{api}.CONSUMER.RESET.{public_stream('b')}.reader-a", body, timeout=5)).data)
+    assert reply.get("type") == "io.nats.jetstream.api.v1.consumer_reset_response", reply
+    # B publishes a public entry: it reaches A's catalog, and nothing lands on B's booking subject or streams.
+    await publish(b, subjects.RESOURCE_UPSERT, {"id": "probe-b", "capacity": 1, "visibility": "public"})
+    await eventually(getter(a, "probe-b"), lambda found: found.get("peer") == "b", timeout=15)
+    after = {info.name: info.config.deliver_subject for info in await js.consumers_info(public_stream("b"))}
+    assert after == consumers
+    assert heard == []
+    counts = {spec.name: (await js.stream_info(spec.name)).state.messages for spec in STREAMS}
+    assert counts == {**before, "JETFLOW_CATALOG": before["JETFLOW_CATALOG"] + 1}

@@ -12,20 +12,23 @@ nothing but two service mappings:
   our engine, and their replies go back (nats-server maps the reply subject);
 - `peer-X` exports `jetflow.peer.<X>.>` and `jetflow` imports it: our requests to X leave on X's link.
 
-and, for the federated catalog (docs/federation.md), a read-only view of our public catalog and nothing more:
+and, for the federated catalog (docs/federation.md), a read-only view of our public catalog and nothing more. X's
+source uses a durable push consumer of our public stream that our engine creates for X (`reader-<X>`, engine/streams.py
+`public_consumer_config`) with X's deliver subject in it, so X chooses no deliver subject and creates no consumer:
 
-- `jetflow` exports the one JetStream API call a source makes, consumer create on our public stream
-  (`$JS.API.CONSUMER.CREATE.JETFLOW_PUBLIC_<us>.>`), which `peer-X` imports as `jetflow.public.api.<us>.CONSUMER
-  .CREATE...`: the API prefix X's source uses (`external.api`; a `$JS.<us>.API` prefix does not cross an account's
-  leaf link, nats-server keeps domain API subjects to itself); the flow-control replies of that stream
-  (`$JS.FC.JETFLOW_PUBLIC_<us>.>`); and the deliver subject of X's source (`jetflow.public.deliver.<us>.<X>.>`, a
-  stream export to `peer-X` only);
-- `peer-X` exports the same three for X's public stream, and `jetflow` imports them: our JetStream sources X's.
+- `jetflow` exports to `peer-X` only the one JetStream API call such a source makes, resetting X's consumer
+  (`$JS.API.CONSUMER.RESET.JETFLOW_PUBLIC_<us>.reader-<X>`), which `peer-X` imports as `jetflow.public.api.<us>
+  .CONSUMER.RESET...`: the API prefix X's source uses (`external.api`; a `$JS.<us>.API` prefix does not cross an
+  account's leaf link, nats-server keeps domain API subjects to itself); the flow-control replies of that consumer
+  (`$JS.FC.JETFLOW_PUBLIC_<us>.reader-<X>.>`); and its deliver subject (`jetflow.public.deliver.<us>.<X>`, a stream
+  export);
+- `peer-X` exports the same three for X's consumer of its public stream kept for us, and `jetflow` imports them: our
+  JetStream sources X's.
 
 Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, no other JetStream API call of either
-domain (no stream info, create or delete, no message get, no consumer on another stream), not another peer's
-requests (a link carries only the two peers' own subjects, so there is no relaying and no loop: each pair's
-accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its
+domain (no consumer create, no stream info, create or delete, no message get, no other reader's consumer), not
+another peer's requests (a link carries only the two peers' own subjects, so there is no relaying and no loop:
+each pair's accounts form their own tree). Leaf connections authenticate with user = the connecting peer's id and its
 password; an unknown user or a wrong password is refused by nats-server. Local clients (the engine, operators
 on 127.0.0.1) connect without credentials as the user `jetflow` (`no_auth_user`), as they did before peers
 had servers of their own.
@@ -38,7 +41,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from engine.streams import public_stream
+from engine.streams import public_consumer, public_stream
 from schemas import subjects
 
 if TYPE_CHECKING:
@@ -62,13 +65,13 @@ def requests_to(peer_id: str) -> str:
     return f"{subjects.PEER_PREFIX}.{peer_id}.>"
 
 
-def _consumer_create(peer_id: str, prefix: str = "$JS.API") -> str:
-    """The JetStream API call a reader's source makes on `peer_id`'s public stream: create its consumer."""
-    return f"{prefix}.CONSUMER.CREATE.{public_stream(peer_id)}.>"
+def _reset(owner: str, reader: str, prefix: str = "$JS.API") -> str:
+    """The one JetStream API call `reader`'s source makes on `owner`'s server: reset the consumer kept for it."""
+    return f"{prefix}.CONSUMER.RESET.{public_stream(owner)}.{public_consumer(reader)}"
 
 
-def _flow_control(peer_id: str) -> str:
-    return f"$JS.FC.{public_stream(peer_id)}.>"
+def _flow_control(owner: str, reader: str) -> str:
+    return f"$JS.FC.{public_stream(owner)}.{public_consumer(reader)}.>"
 
 
 def _q(value: object) -> str:
@@ -104,23 +107,20 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
     if leaf.linked:
         # The federated catalog: what our JetStream needs to source each linked peer's public stream...
         for other in leaf.linked:
-            account = _q(peer_account(other))
-            api = _consumer_create(other, subjects.public_api(other))
+            account, reset = _q(peer_account(other)), _reset(other, peer_id, subjects.public_api(other))
             imports += [
-                f"{{service: {{account: {account}, subject: {_q(api)}}}}}",
-                f"{{service: {{account: {account}, subject: {_q(_flow_control(other))}}}}}",
-                f"{{stream: {{account: {account}, subject: {_q(subjects.public_deliver(other, peer_id) + '.>')}}}}}",
+                f"{{service: {{account: {account}, subject: {_q(reset)}}}}}",
+                f"{{service: {{account: {account}, subject: {_q(_flow_control(other, peer_id))}}}}}",
+                f"{{stream: {{account: {account}, subject: {_q(subjects.public_deliver(other, peer_id))}}}}}",
             ]
-        # ... and what theirs need to source ours, offered to their accounts only.
-        readers = ", ".join(_q(peer_account(other)) for other in leaf.linked)
-        exports += [
-            f"{{service: {_q(_consumer_create(peer_id))}, accounts: [{readers}]}}",
-            f"{{service: {_q(_flow_control(peer_id))}, accounts: [{readers}]}}",
-        ]
-        exports += [
-            f"{{stream: {_q(subjects.public_deliver(peer_id, other) + '.>')}, accounts: [{_q(peer_account(other))}]}}"
-            for other in leaf.linked
-        ]
+        # ... and what theirs need to source ours: each its own consumer's, offered to its account only.
+        for other in leaf.linked:
+            reader = _q(peer_account(other))
+            exports += [
+                f"{{service: {_q(_reset(peer_id, other))}, accounts: [{reader}]}}",
+                f"{{service: {_q(_flow_control(peer_id, other))}, accounts: [{reader}]}}",
+                f"{{stream: {_q(subjects.public_deliver(peer_id, other))}, accounts: [{reader}]}}",
+            ]
     lines = [
         f"# nats-server of jetflow peer {peer_id!r}: written by jetflow from its settings (README, Federation).",
         f"server_name: {_q(f'jetflow-{peer_id}')}",
@@ -144,16 +144,16 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
         deliver_in, deliver_out = subjects.public_deliver(other, peer_id), subjects.public_deliver(peer_id, other)
         theirs = [
             f"{{service: {_q(requests_to(other))}}}",
-            f"{{service: {_q(_consumer_create(other, subjects.public_api(other)))}}}",
-            f"{{service: {_q(_flow_control(other))}}}",
-            f"{{stream: {_q(deliver_in + '.>')}}}",
+            f"{{service: {_q(_reset(other, peer_id, subjects.public_api(other)))}}}",
+            f"{{service: {_q(_flow_control(other, peer_id))}}}",
+            f"{{stream: {_q(deliver_in)}}}",
         ]
         to_us = [
             f"{{service: {{account: {jetflow}, subject: {_q(ours)}}}}}",
-            f"{{service: {{account: {jetflow}, subject: {_q(_consumer_create(peer_id))}}}, "
-            f"to: {_q(_consumer_create(peer_id, subjects.public_api(peer_id)))}}}",
-            f"{{service: {{account: {jetflow}, subject: {_q(_flow_control(peer_id))}}}}}",
-            f"{{stream: {{account: {jetflow}, subject: {_q(deliver_out + '.>')}}}}}",
+            f"{{service: {{account: {jetflow}, subject: {_q(_reset(peer_id, other))}}}, "
+            f"to: {_q(_reset(peer_id, other, subjects.public_api(peer_id)))}}}",
+            f"{{service: {{account: {jetflow}, subject: {_q(_flow_control(peer_id, other))}}}}}",
+            f"{{stream: {{account: {jetflow}, subject: {_q(deliver_out)}}}}}",
         ]
         lines += [
             f"  {_q(peer_account(other))}: {{",
