@@ -72,8 +72,9 @@ async def instances(nc: Client) -> set[str]:
     return seen
 
 
-async def wait_for_instances(nc: Client, count: int, timeout: float = 30.0) -> None:
-    """Until `count` instances of the micro service answer $SRV.PING.jetflow."""
+async def wait_for_instances(nc: Client, count: int, timeout: float = 90.0) -> None:
+    """Until `count` instances of the micro service answer $SRV.PING.jetflow. A `jetflow run` imports the
+    whole stack first (~4 s of CPU): several starting at once, beside other tests, may need a minute."""
     if (
         len(await eventually(lambda: instances(nc), lambda seen: len(seen) >= count, timeout=timeout, interval=0.2))
         < count
