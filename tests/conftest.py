@@ -33,6 +33,30 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.support.kube", "tests.support.s3"]
 
 
+#: Modules with tests of 10 s and more (engine processes, fail-overs, real timers), run first: the two workers
+#: share them out early, rather than one worker running the last long test alone while the other idles.
+#: Only the order depends on this list; a module missing from it still runs, later.
+SLOW_FIRST = (
+    "test_federation_bookings.py",
+    "test_embedded.py",
+    "test_scheduler.py",
+    "test_booking_replicas.py",
+    "test_lease.py",
+    "test_throttle_backlog.py",
+    "test_health_bounds.py",
+    "test_traces.py",
+    "test_logs.py",
+    "test_probes.py",
+    "test_ops.py",
+    "test_throttle_agent.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {name: rank for rank, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: the rest keep their order
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """One process against an external NATS (each test deletes jetflow's streams there) or cluster."""
