@@ -1,6 +1,10 @@
 """Fixtures: a fresh nats-server per test (cheap, ~50 ms), one mongoeco server per session with a
 fresh database per test, and engines started against both, as `jetflow run` would: `engine` for a test
-that needs one with the test's settings, `engines` (the factory) for any other number or settings."""
+that needs one with the test's settings, `engines` (the factory) for any other number or settings.
+
+The suite runs in two pytest-xdist workers (pyproject.toml): a session is one worker's, so each worker has
+its own store and moto server, on free ports, in its own temporary folder. Against an external NATS or
+cluster, which every test would share, it runs in one process."""
 
 from __future__ import annotations
 
@@ -27,6 +31,37 @@ if TYPE_CHECKING:
 
 #: Kubernetes (kmock) and S3 (moto) fixtures; registered here so their modules load before any test imports them.
 pytest_plugins = ["tests.support.kube", "tests.support.s3"]
+
+
+#: Modules with tests of 10 s and more (engine processes, fail-overs, real timers), run first: the two workers
+#: share them out early, rather than one worker running the last long test alone while the other idles.
+#: Only the order depends on this list; a module missing from it still runs, later.
+SLOW_FIRST = (
+    "test_federation_bookings.py",
+    "test_embedded.py",
+    "test_scheduler.py",
+    "test_booking_replicas.py",
+    "test_lease.py",
+    "test_throttle_backlog.py",
+    "test_health_bounds.py",
+    "test_traces.py",
+    "test_logs.py",
+    "test_probes.py",
+    "test_ops.py",
+    "test_throttle_agent.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first = {name: rank for rank, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: first.get(item.path.name, len(first)))  # stable: the rest keep their order
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """One process against an external NATS (each test deletes jetflow's streams there) or cluster."""
+    if (servers.EXTERNAL_NATS or servers.EXTERNAL_KUBECONFIG) and getattr(config.option, "numprocesses", None):
+        config.option.numprocesses = 0
 
 
 @pytest.fixture(scope="session")

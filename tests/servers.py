@@ -37,6 +37,8 @@ EXTERNAL_KUBECONFIG = os.environ.get("JETFLOW_TEST_KUBECONFIG")
 EXTERNAL_S3 = os.environ.get("JETFLOW_TEST_S3_URL")
 EXTERNAL_S3_ACCESS_KEY = os.environ.get("JETFLOW_TEST_S3_ACCESS_KEY", "minioadmin")
 EXTERNAL_S3_SECRET_KEY = os.environ.get("JETFLOW_TEST_S3_SECRET_KEY", "minioadmin")
+#: Seconds moto's server may take to listen: it imports moto and Flask first, slow on a busy machine.
+MOTO_START = 60.0
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
@@ -59,7 +61,8 @@ def running(child: ChildServer) -> Iterator[subprocess.Popen[bytes]]:
     with child.log_path.open("ab") as log:
         process = subprocess.Popen(child.argv, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
     try:
-        wait_for_port(child.port, process)
+        # The child's own start budget: the store is a Python process, slow to import on a busy machine.
+        wait_for_port(child.port, process, child.start_timeout)
         yield process
     finally:
         _stop(process)
@@ -85,7 +88,7 @@ def moto_server(log: Path, **env: str) -> Iterator[str]:
             env={**os.environ, **env},
         )
     try:
-        wait_for_port(port, process)
+        wait_for_port(port, process, MOTO_START)
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(process)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.overlap import assert_no_overlap
 from tests.support.polling import eventually
-from tests.support.process import EngineProcess, wait_for_instances
+from tests.support.process import EngineProcess, stop_all, wait_for_instances
 from tests.support.streams import request_json, stream_messages
 
 if TYPE_CHECKING:
@@ -104,8 +104,7 @@ async def test_two_replicas_never_confirm_overlapping_bookings(
         )
         by_booking = await outcomes(client, len(burst), timeout=150)
     finally:
-        for replica in replicas:
-            replica.stop()
+        stop_all(replicas)
     assert sorted(by_booking) == sorted(r["id"] for r in burst), "some request has no outcome"
     assert all(len(events) == 1 for events in by_booking.values()), "some request has two outcomes"
     confirmed = [events[0] for events in by_booking.values() if "executions" in events[0]]

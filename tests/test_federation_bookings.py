@@ -35,7 +35,7 @@ from tests.support.credentials import publish_catalog
 from tests.support.federation import federated
 from tests.support.overlap import assert_no_overlap
 from tests.support.polling import eventually
-from tests.support.process import EngineProcess, wait_for_instances
+from tests.support.process import EngineProcess, stop_all, wait_for_instances
 from tests.support.streams import request_json, wait_for_messages
 
 if TYPE_CHECKING:
@@ -127,8 +127,8 @@ async def peers(federation: servers.Federation, mongo_url: str, tmp_path: Path) 
             await publish_catalog(peer.client, WORKFLOW, subject="jetflow.workflow.upsert")
         yield started
     finally:
+        stop_all(peer.engine for peer in started.values())
         for peer in started.values():
-            peer.engine.stop()
             await peer.client.close()
         await mongo.close()
 

@@ -13,7 +13,7 @@ import pytest
 
 from engine.claims.calendar import ResourceCalendar
 from tests.support.polling import eventually
-from tests.support.process import EngineProcess, wait_for_instances
+from tests.support.process import EngineProcess, stop_all, wait_for_instances
 from tests.support.streams import request_json, stream_messages, wait_for_messages
 
 if TYPE_CHECKING:
@@ -320,8 +320,7 @@ async def test_leader_killed_standby_takes_over_nothing_lost_or_doubled(
         events = await due_events(client)
         listed = await request_json(client, "jetflow.ctl.execution.list", {"state": "due", "limit": 1000})
     finally:
-        for replica in replicas:
-            replica.stop()
+        stop_all(replicas)
     assert 0 < fired_before < 48
     per_execution = Counter(event["execution"] for event in events)
     assert set(per_execution) == planned, f"lost: {sorted(planned - set(per_execution))}"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tests.support.polling import eventually
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
     from nats.aio.client import Client
@@ -43,6 +44,11 @@ class EngineProcess:
             self.process.wait()
             self.process = None
 
+    def terminate(self) -> None:
+        """SIGTERM without waiting: `stop` then waits (see `stop_all`)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
@@ -52,6 +58,15 @@ class EngineProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+def stop_all(engines: Iterable[EngineProcess]) -> None:
+    """Stop several at once: each drains its in-flight messages while the others do, not one after another."""
+    engines = list(engines)
+    for engine in engines:
+        engine.terminate()
+    for engine in engines:
+        engine.stop()
 
 
 async def instances(nc: Client) -> set[str]:
@@ -72,8 +87,9 @@ async def instances(nc: Client) -> set[str]:
     return seen
 
 
-async def wait_for_instances(nc: Client, count: int, timeout: float = 30.0) -> None:
-    """Until `count` instances of the micro service answer $SRV.PING.jetflow."""
+async def wait_for_instances(nc: Client, count: int, timeout: float = 90.0) -> None:
+    """Until `count` instances of the micro service answer $SRV.PING.jetflow. A `jetflow run` imports the
+    whole stack first (~4 s of CPU): several starting at once, beside other tests, may need a minute."""
     if (
         len(await eventually(lambda: instances(nc), lambda seen: len(seen) >= count, timeout=timeout, interval=0.2))
         < count

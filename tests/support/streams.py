@@ -20,14 +20,18 @@ async def stream_messages(nc: Client, stream: str, subject: str) -> list[tuple[d
     subscription = await js.pull_subscribe(subject, stream=stream)
     found: list[tuple[dict[str, str], dict[str, Any]]] = []
     try:
-        while True:
+        # The new consumer counts what matches when it is created: fetch exactly that many, rather than
+        # until a fetch times out (which cost every call its whole timeout).
+        remaining = (await subscription.consumer_info()).num_pending or 0
+        while remaining > 0:
             try:
-                batch = await subscription.fetch(256, timeout=0.3)
+                batch = await subscription.fetch(min(remaining, 256), timeout=2.0)
             except TimeoutError:
                 break
             for msg in batch:
                 found.append((dict(msg.headers or {}), json.loads(msg.data)))
                 await msg.ack()
+            remaining -= len(batch)
     finally:
         await subscription.unsubscribe()
     return found
