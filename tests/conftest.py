@@ -38,6 +38,7 @@ pytest_plugins = ["tests.support.kube", "tests.support.s3"]
 #: Only the order depends on this list; a module missing from it still runs, later.
 SLOW_FIRST = (
     "test_federation_bookings.py",
+    "test_federation_catalog.py",
     "test_embedded.py",
     "test_scheduler.py",
     "test_booking_replicas.py",
