@@ -33,6 +33,9 @@ CREDENTIAL_FAILED = "jetflow.credential.failed"
 
 #: Core request/reply between peers (never in a stream): `jetflow.peer.<peer id>.<family>.<verb>`.
 PEER_PREFIX = "jetflow.peer"
+#: The token before the sender in a peer request that came over a leaf link:
+#: `jetflow.peer.<us>.from.<sender>.<family>.<verb>`, written by our nats-server, never by the sender.
+PEER_FROM = "from"
 
 DLQ_PREFIX = "jetflow.dlq"
 CTL_PREFIX = "jetflow.ctl"
@@ -76,6 +79,30 @@ def ctl(family: str, verb: str) -> str:
 def peer(peer_id: str, family: str, verb: str) -> str:
     """A request/reply subject answered by the instances of one peer, e.g. `peer("b", "credential", "issue")`."""
     return f"{PEER_PREFIX}.{_token(peer_id)}.{_token(family)}.{_token(verb)}"
+
+
+def peer_link(peer_id: str, sender: str) -> str:
+    """Every request of `sender` to `peer_id` as it reaches `peer_id`'s engine over their leaf link:
+    `jetflow.peer.<peer_id>.from.<sender>.>` (the link account's service import maps it there)."""
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{PEER_FROM}.{_token(sender)}.>"
+
+
+def peer_links(peer_id: str) -> str:
+    """The requests of every linked peer to `peer_id`: `jetflow.peer.<id>.from.*.>` (what its account exports)."""
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{PEER_FROM}.*.>"
+
+
+def peer_from(peer_id: str, family: str, verb: str, sender: str | None = None) -> str:
+    """Where `sender`'s requests (every linked peer's when None) reach `peer_id` over their link:
+    `jetflow.peer.<id>.from.<sender or *>.<family>.<verb>`."""
+    token = "*" if sender is None else _token(sender)
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{PEER_FROM}.{token}.{_token(family)}.{_token(verb)}"
+
+
+def peer_sender(subject: str) -> str | None:
+    """The linked peer a request came from (`jetflow.peer.<us>.from.<sender>.…`), None for a local request."""
+    tokens = subject.split(".")
+    return tokens[4] if len(tokens) == 7 and tokens[3] == PEER_FROM else None
 
 
 def booking_claim(peer_id: str) -> str:

@@ -150,7 +150,8 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
                 await client.jetstream().publish(subjects.CREDENTIAL_REQUEST, json.dumps(request).encode())
             await settled(client, CREDENTIALS, "jetflow-credential-request")
             # As B's server delivered them to B's engine (A's server shows the same requests leaving).
-            issue_requests = [m for m in heard_by["b"] if m.subject == subjects.peer("b", "credential", "issue")]
+            issue = subjects.peer_from("b", "credential", "issue", sender="a")
+            issue_requests = [m for m in heard_by["b"] if m.subject == issue]
             assert len(issue_requests) == 1, "one credential issued by B, whatever the replays"
             if kube_c.emulator is not None:
                 posts = [r for r in kube_c.requests(methods=("post",)) if r[1].endswith("/secrets")]
@@ -186,7 +187,8 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
     secrets = [values[names.S3_ACCESS_KEY], values[names.S3_SECRET_KEY], values[names.S3_SESSION_TOKEN]]
     forms = [form for secret in secrets for form in (secret.encode(), base64.b64encode(secret.encode()))]
     assert len(wire) > 50
-    assert any(m.subject == subjects.peer("c", "secret", "store") for m in heard_by["c"]), "the sealed keys reached C"
+    store = subjects.peer_from("c", "secret", "store", sender="a")
+    assert any(m.subject == store for m in heard_by["c"]), "the sealed keys reached C, relayed by A over its link"
     for msg in wire:
         blob = msg.data + json.dumps(dict(msg.headers or {})).encode()
         leaked = [form for form in forms if any(form in part for part in unwrapped(blob))]

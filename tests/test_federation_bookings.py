@@ -28,7 +28,7 @@ from engine.peers import PeerClient, PeerTimeout, PeerUnavailable
 from schemas import subjects
 from schemas.booking import BookingRequest, Conflict
 from schemas.catalog import Resource
-from schemas.peer import ClaimResources, PeerReply, ReleaseClaims
+from schemas.peer import ClaimResources, PeerReply, ReleaseClaims, ReleaseNamespace
 from tests import servers
 from tests.support.credentials import publish_catalog
 from tests.support.federation import federated
@@ -251,7 +251,7 @@ async def test_a_booking_over_three_peers_is_claimed_by_each_owner_and_released_
     async def tap(msg: Msg) -> None:
         claims.append(msg)
 
-    await b.client.subscribe(subjects.booking_claim("b"), cb=tap)  # what reaches B's server over the link
+    await b.client.subscribe(subjects.peer_from("b", "booking", "claim"), cb=tap)  # what reaches B over the link
     await b.client.flush()
     start = later()
     booked = await a.book("bk-1", ["node-a", "node-b", "node-c"], start)
@@ -298,6 +298,51 @@ async def test_a_booking_over_three_peers_is_claimed_by_each_owner_and_released_
     # Releasing what was never claimed is fine.
     never = ReleaseClaims(id="never:release:b", booking="never", requester="a", resources=["node-b"], end=start)
     assert (await ask(a.client, subjects.booking_release("b"), never))["status"] == "ok"
+
+
+@pytest.mark.timeout(180)
+async def test_a_peer_cannot_claim_or_release_in_another_peer_s_name(peers: dict[str, Peer]) -> None:
+    a, b, c = peers["a"], peers["b"], peers["c"]
+    start = later()
+    booked = await a.book("bk-1", ["node-a", "node-b"], start)
+    assert booked["status"] == "confirmed", booked
+    end = start + timedelta(minutes=30)
+
+    def own_release(requester: str) -> bytes:
+        release = ReleaseClaims(id="r", booking="bk-1", requester=requester, resources=["node-b"], end=end)
+        return release.model_dump_json().encode()
+
+    # C names A as the requester: B sees the request come over C's link, and refuses it before doing anything.
+    forged: list[tuple[str, Message]] = [
+        (
+            subjects.booking_release("b"),
+            ReleaseClaims(id="f1", booking="bk-1", requester="a", resources=["node-b"], end=end),
+        ),
+        (
+            subjects.booking_claim("b"),
+            ClaimResources(id="f2", booking="bk-2", requester="a", resources=["node-b"], start=start, end=end, count=1),
+        ),
+        (
+            subjects.peer("b", "namespace", "release"),
+            ReleaseNamespace(id="f3", execution="bk-1-0", namespace="jf-bk-1-0", requester="a"),
+        ),
+    ]
+    for subject, message in forged:
+        reply = await request_json(c.client, subject, message.model_dump(mode="json"))
+        assert (reply["status"], reply["code"]) == ("error", "forbidden"), reply
+        assert reply["reason"].startswith("peer c cannot ask in peer a's name"), reply
+    assert await b.held("node-b") == ["a:bk-1"]
+    assert (await b.answered("a:bk-1"), await b.answered("a:bk-2")) == ("claimed", None)
+    # Nor can C write the sender's token itself: it arrives as `from.c.from.a…`, which nobody serves.
+    with pytest.raises((nats.errors.NoRespondersError, nats.errors.TimeoutError)):
+        await c.client.request("jetflow.peer.b.from.a.booking.release", own_release("a"), timeout=2)
+    # In its own name, C releases only its own booking of that id: A's claim stays.
+    assert (await request_json(c.client, subjects.booking_release("b"), own_release("c")))["status"] == "ok"
+    assert await b.held("node-b") == ["a:bk-1"]
+    assert (await b.answered("a:bk-1"), await b.answered("c:bk-1")) == ("claimed", "released")
+    # A, over its own link, still releases its booking.
+    assert (await a.cancel("bk-1"))["status"] == "cancelled"
+    assert await b.held("node-b") == []
 
 
 @pytest.mark.timeout(180)

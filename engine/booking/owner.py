@@ -29,8 +29,7 @@ from engine.claims import calendar
 from engine.claims.calendar import Reservation
 from engine.claims.cron import CronError, TooManyOccurrences
 from engine.claims.windows import Schedule
-from engine.peers import queue, serve
-from schemas import subjects
+from engine.peers import serve
 from schemas.peer import ClaimResources, PeerReply, ReleaseClaims
 
 if TYPE_CHECKING:
@@ -79,11 +78,9 @@ class ClaimHost:
         self._clock = clock
 
     async def serve(self, nc: Client) -> list[Subscription]:
-        peer, group = self._peer_id, queue(self._peer_id)
-        return [
-            await serve(nc, subjects.booking_claim(peer), group, ClaimResources, self.claim),
-            await serve(nc, subjects.booking_release(peer), group, ReleaseClaims, self.release),
-        ]
+        peer = self._peer_id
+        claims = await serve(nc, peer, "booking", "claim", ClaimResources, self.claim)
+        return claims + await serve(nc, peer, "booking", "release", ReleaseClaims, self.release)
 
     async def claim(self, message: ClaimResources) -> PeerReply:
         key = holder(message.requester, message.booking)

@@ -8,8 +8,10 @@ by dropping links. So the engine and its JetStream live in the account `jetflow`
 peer X gets an account `peer-X` of its own, to which X's leaf connection is bound and which holds
 nothing but two service mappings:
 
-- `jetflow` exports `jetflow.peer.<us>.>` and `peer-X` imports it: X's requests addressed to us reach
-  our engine, and their replies go back (nats-server maps the reply subject);
+- `jetflow` exports `jetflow.peer.<us>.from.*.>` and `peer-X` imports `jetflow.peer.<us>.from.<X>.>` of it
+  `to` `jetflow.peer.<us>.>`: X's requests addressed to us reach our engine with X's id in the subject,
+  written by this import and not by X (engine/peers.py takes the requester from it), and their replies
+  go back (nats-server maps the reply subject);
 - `peer-X` exports `jetflow.peer.<X>.>` and `jetflow` imports it: our requests to X leave on X's link.
 
 Nothing else crosses: not the stream subjects, not `jetflow.ctl.>`, not the JetStream API of either
@@ -48,6 +50,11 @@ def peer_account(peer_id: str) -> str:
 def requests_to(peer_id: str) -> str:
     """Every request addressed to `peer_id`: `jetflow.peer.<id>.>`."""
     return f"{subjects.PEER_PREFIX}.{peer_id}.>"
+
+
+def requests_from(peer_id: str, sender: str) -> str:
+    """`sender`'s requests as they reach `peer_id`'s engine over their link: `jetflow.peer.<id>.from.<sender>.>`."""
+    return subjects.peer_link(peer_id, sender)
 
 
 def _q(value: object) -> str:
@@ -93,7 +100,7 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
         f"  {_q(JETFLOW_ACCOUNT)}: {{",
         "    jetstream: enabled",
         f"    users: [{{user: {_q(LOCAL_USER)}}}]",
-        f"    exports: [{{service: {_q(ours)}}}]",
+        f"    exports: [{{service: {_q(subjects.peer_links(peer_id))}}}]",
         f"    imports: [{', '.join(imports)}]",
         "  }",
     ]
@@ -101,7 +108,8 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
         lines += [
             f"  {_q(peer_account(other))}: {{",
             f"    exports: [{{service: {_q(requests_to(other))}}}]",
-            f"    imports: [{{service: {{account: {_q(JETFLOW_ACCOUNT)}, subject: {_q(ours)}}}}}]",
+            f"    imports: [{{service: {{account: {_q(JETFLOW_ACCOUNT)}, subject: {_q(requests_from(peer_id, other))}}}"
+            f", to: {_q(ours)}}}]",
             "  }",
         ]
     lines += ["}", f"no_auth_user: {_q(LOCAL_USER)}"]
