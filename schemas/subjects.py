@@ -113,3 +113,8 @@ def booking_claim(peer_id: str) -> str:
 def booking_release(peer_id: str) -> str:
     """Where that owner releases them again: `jetflow.peer.<id>.booking.release`."""
     return peer(peer_id, "booking", "release")
+
+
+def booking_free(peer_id: str) -> str:
+    """Where that owner gives back one window whose execution ended early: `jetflow.peer.<id>.booking.free`."""
+    return peer(peer_id, "booking", "free")

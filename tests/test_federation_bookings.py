@@ -12,11 +12,13 @@ would share a store. The tests read each peer's store as an observer, with a pla
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import nats
@@ -28,7 +30,7 @@ from engine.peers import PeerClient, PeerTimeout, PeerUnavailable
 from schemas import subjects
 from schemas.booking import BookingRequest, Conflict
 from schemas.catalog import Resource
-from schemas.peer import ClaimResources, PeerReply, ReleaseClaims, ReleaseNamespace
+from schemas.peer import ClaimResources, FreeWindow, PeerReply, ReleaseClaims, ReleaseNamespace
 from tests import servers
 from tests.support.credentials import publish_catalog
 from tests.support.federation import federated
@@ -132,7 +134,7 @@ async def peers(federation: servers.Federation, mongo_url: str, tmp_path: Path) 
         await mongo.close()
 
 
-async def ask(client: Client, subject: str, message: ClaimResources | ReleaseClaims) -> dict[str, Any]:
+async def ask(client: Client, subject: str, message: ClaimResources | ReleaseClaims | FreeWindow) -> dict[str, Any]:
     """A peer request sent by hand, as the booking peer's engine sends it."""
     reply: dict[str, Any] = await request_json(client, subject, message.model_dump(mode="json"))
     return reply
@@ -343,6 +345,76 @@ async def test_a_peer_cannot_claim_or_release_in_another_peer_s_name(peers: dict
     # A, over its own link, still releases its booking.
     assert (await a.cancel("bk-1"))["status"] == "cancelled"
     assert await b.held("node-b") == []
+
+
+@pytest.mark.timeout(240)
+async def test_an_execution_that_ends_early_frees_its_window_on_every_owner(
+    peers: dict[str, Peer], federation: servers.Federation
+) -> None:
+    a, b, c = peers["a"], peers["b"], peers["c"]
+    start = later().replace(minute=0, second=0) + timedelta(hours=1)
+    windows = [start + timedelta(minutes=30 * i) for i in range(3)]
+    # Three half-hour windows of node-a, node-b and node-c, one execution each.
+    every = {"cron": "*/30 * * * *", "duration": 1800}
+    booked = await a.book("bk-cron", ["node-a", "node-b", "node-c"], start, minutes=90, **every)
+    assert (booked["status"], booked["count"]) == ("confirmed", 3), booked
+    first, second, _ = booked["executions"]
+
+    async def cancel(execution: str) -> None:
+        reply = await request_json(a.client, "jetflow.ctl.execution.cancel", {"execution": execution}, timeout=40)
+        assert reply["status"] == "cancelled", reply
+
+    asked = itertools.count()
+
+    async def free_on(peer: Peer, resource: str, window: datetime) -> str:
+        """Whether `peer` confirms a booking of its own `resource` in `window` (cancelled again at once)."""
+        booking = f"bk-{peer.name}-{next(asked)}"
+        answer = await peer.book(booking, [resource], window, minutes=30)
+        if answer["status"] == "confirmed":
+            assert (await peer.cancel(booking))["status"] == "cancelled"
+        return str(answer["status"])
+
+    # The first execution ends early (cancelled alone): its window is free on A, B and C; the others stay held.
+    await cancel(first)
+    for peer, resource in ((b, "node-b"), (c, "node-c")):
+        freed = await eventually(partial(free_on, peer, resource, windows[0]), lambda s: s == "confirmed", timeout=20)
+        assert freed == "confirmed", f"the first window of node-{peer.name} is still held on {peer.name}"
+        assert await free_on(peer, resource, windows[1]) == "rejected"
+    assert (await free_on(a, "node-a", windows[0]), await free_on(a, "node-a", windows[1])) == (
+        "confirmed",
+        "rejected",
+    )
+    record = await request_json(a.client, "jetflow.ctl.booking.get", {"id": "bk-cron"})
+    assert record["status"] == "confirmed", "the booking goes on with its other windows"
+
+    # B is down when the second one ends: A keeps the free and sends it again once B is back.
+    b.engine.stop()
+    federation.stop("b")
+    await cancel(second)
+    freed = await eventually(partial(free_on, c, "node-c", windows[1]), lambda s: s == "confirmed", timeout=20)
+    assert freed == "confirmed", "C, up, freed the second window at once"
+    pending = await a.store["peer_releases"].find_one({"_id": f"b:{second}"})
+    assert pending is not None, "the free B did not answer is kept"
+    assert (pending["window"].replace(tzinfo=UTC), pending["resources"]) == (windows[1], ["node-b"])
+    federation.start("b")
+    b.engine.start()
+    await servers.linked(federation.urls)
+    await b.reconnect()
+    await wait_for_instances(b.client, 1, timeout=90)
+    sent = await eventually(lambda: a.store["peer_releases"].count_documents({}), lambda n: n == 0, timeout=30)
+    assert sent == 0
+    assert await free_on(b, "node-b", windows[1]) == "confirmed"
+    assert await free_on(b, "node-b", windows[2]) == "rejected", "the third window is still held"
+    # Freeing again (a replayed end event, a retry whose answer was lost) frees nothing more; nor does freeing a
+    # window of a booking the owner does not hold.
+    for booking in ("bk-cron", "never"):
+        again = FreeWindow(
+            id=f"{first}:free:b", booking=booking, requester="a", resources=["node-b"], start=windows[0], end=windows[1]
+        )
+        assert (await ask(a.client, subjects.booking_free("b"), again))["status"] == "ok"
+    assert await free_on(b, "node-b", windows[2]) == "rejected"
+    assert await b.held("node-b") == ["a:bk-cron"]
+    assert await b.answered("a:never") is None
 
 
 @pytest.mark.timeout(180)
