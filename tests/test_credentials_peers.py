@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from engine.credentials.sealing import generate_private_key, public_key_of
 from engine.kube import names
 from schemas import subjects
 from schemas.execution import ExecutionDispatched
-from tests.support.credentials import jetflow, publish_catalog, secret_values
+from tests.support.credentials import jetflow, publish_catalog, secret_values, unwrapped
 from tests.support.federation import federation, own_store
 from tests.support.kube import cluster
 from tests.support.polling import eventually
@@ -193,18 +192,3 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
         blob = msg.data + json.dumps(dict(msg.headers or {})).encode()
         leaked = [form for form in forms if any(form in part for part in unwrapped(blob))]
         assert not leaked, f"a secret value crossed NATS in clear (or merely encoded) on {msg.subject}"
-
-
-def unwrapped(blob: bytes, depth: int = 3) -> list[bytes]:
-    """`blob` and whatever its base64-looking runs decode to, recursively: encoding is not sealing."""
-    parts = [blob]
-    if depth == 0:
-        return parts
-    for run in re.findall(rb"[A-Za-z0-9+/_-]{16,}={0,2}", blob):
-        for decoder in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                decoded = decoder(run + b"=" * (-len(run) % 4))
-            except ValueError:
-                continue
-            parts += unwrapped(decoded, depth - 1)
-    return parts
