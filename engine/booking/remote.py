@@ -177,7 +177,7 @@ class RemoteClaims:
     async def _resend(self, pending: PendingRelease) -> str | None:
         if pending.window is None:
             return await self._send(pending.owner, pending.booking, pending.resources, pending.end)
-        execution = pending.id.split(":", 1)[1]
+        execution = pending.id.removeprefix(f"{pending.owner}:")  # a peer id may hold ':'
         return await self._free(
             pending.owner, execution, pending.booking, pending.resources, pending.window, pending.end
         )
