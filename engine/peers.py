@@ -4,6 +4,14 @@ Every instance answers its own peer's subjects in a queue group (one replica ans
 a request to a peer that does not answer within `peer_timeout` (or that nobody serves) is a
 `PeerUnavailable`. Requests route through these subjects even when the peer is this one, so the
 outcome does not depend on which peer's replica consumed the credential request.
+
+Who asks is the link's to say, not the message's. A request of peer X crosses X's leaf link into the
+account `peer-X` of our server, whose service import (engine/embedded/natsconf.py) delivers it to our
+engine as `jetflow.peer.<us>.from.<X>.<family>.<verb>`: the sender token is written by our nats-server,
+and X cannot write another (a `from.<C>` X puts in the subject itself arrives as `from.<X>.from.<C>…`,
+which nobody serves). Requests without that token come from clients of our own account (this peer's
+engine, its operators) and are trusted as today. A request whose body names a `requester` other than
+the link it came over is refused (`forbidden`) before it does anything.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import ValidationError
 
+from schemas import subjects
 from schemas.peer import PeerReply
 
 if TYPE_CHECKING:
@@ -64,10 +73,34 @@ class PeerClient:
             return PeerReply(status="error", code="bad_reply", reason=f"unreadable answer on {subject}")
 
 
+async def listen(
+    nc: Client, peer_id: str, family: str, verb: str, cb: Callable[[Msg], Awaitable[None]]
+) -> list[Subscription]:
+    """Subscribe `cb`, in `peer_id`'s queue group, to `jetflow.peer.<peer_id>.<family>.<verb>` as local
+    clients ask it and as every linked peer's requests arrive (`….from.<sender>.<family>.<verb>`)."""
+    group = queue(peer_id)
+    return [
+        await nc.subscribe(subjects.peer(peer_id, family, verb), queue=group, cb=cb),
+        await nc.subscribe(subjects.peer_from(peer_id, family, verb), queue=group, cb=cb),
+    ]
+
+
+def forged(request: BaseModel, sender: str | None) -> PeerReply | None:
+    """The refusal of a request that came over `sender`'s link naming another peer as its requester."""
+    named = getattr(request, "requester", None)
+    if sender is None or named is None or named == sender:
+        return None
+    reason = (
+        f"peer {sender} cannot ask in peer {named}'s name: the requester is the peer whose link a request came over"
+    )
+    return PeerReply(status="error", code="forbidden", reason=reason)
+
+
 async def serve[M: BaseModel](
-    nc: Client, subject: str, queue: str, model: type[M], answer: Callable[[M], Awaitable[PeerReply]]
-) -> Subscription:
-    """Answer requests on `subject`; a body that is not a `model` gets an error reply."""
+    nc: Client, peer_id: str, family: str, verb: str, model: type[M], answer: Callable[[M], Awaitable[PeerReply]]
+) -> list[Subscription]:
+    """Answer requests to `peer_id` on `<family>.<verb>` (`listen`); a body that is not a `model` gets an error
+    reply, and one naming a requester other than its link is refused."""
 
     async def on_request(msg: Msg) -> None:
         try:
@@ -76,12 +109,19 @@ async def serve[M: BaseModel](
         except ValidationError as error:
             reply = PeerReply(status="error", code="schema", reason=f"invalid {model.__name__}: {error}")
         else:
-            try:
-                reply = await answer(request)
-            except Exception as error:
-                # The requester turns this into a failed event; the loop keeps serving.
-                log.exception("peer request on %s failed", subject)
-                reply = PeerReply(status="error", code="unexpected", reason=f"{type(error).__name__}: {error}")
+            reply = await _answer(request, msg.subject, answer)
         await msg.respond(reply.model_dump_json(exclude_none=True).encode())
 
-    return await nc.subscribe(subject, queue=queue, cb=on_request)
+    return await listen(nc, peer_id, family, verb, on_request)
+
+
+async def _answer[M: BaseModel](request: M, subject: str, answer: Callable[[M], Awaitable[PeerReply]]) -> PeerReply:
+    if (refused := forged(request, subjects.peer_sender(subject))) is not None:
+        log.warning("refused a request on %s: %s", subject, refused.reason)
+        return refused
+    try:
+        return await answer(request)
+    except Exception as error:
+        # The requester turns this into a failed event; the loop keeps serving.
+        log.exception("peer request on %s failed", subject)
+        return PeerReply(status="error", code="unexpected", reason=f"{type(error).__name__}: {error}")

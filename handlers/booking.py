@@ -8,11 +8,13 @@ from engine.booking.feature import OUTCOMES
 from engine.booking.listing import get_execution, list_bookings, list_executions
 from schemas import subjects
 from schemas.booking import BookingCancel, BookingRequest
+from schemas.execution import ENDED
 from schemas.queries import BookingList, ExecutionCancel, ExecutionList, Get
 
 if TYPE_CHECKING:
     from engine.bus.consumer import Delivery
     from engine.runtime import Runtime
+    from schemas.execution import ExecutionEvent
 
 
 async def install(runtime: Runtime) -> None:
@@ -39,6 +41,14 @@ async def install(runtime: Runtime) -> None:
     async def on_cancel(command: BookingCancel, delivery: Delivery) -> None:
         """Cancel a booking: pending executions cancelled, claims released."""
         await booking.cancel(command)
+
+    async def on_ended(event: ExecutionEvent, _: Delivery) -> None:
+        """Free the window of an execution that ended early on the other peers holding its booking's resources."""
+        await booking.ended(event)
+
+    for subject, model in ENDED.items():
+        ending = subject.rsplit(".", 1)[-1].replace("_", "-")
+        durable(runtime.router, name=f"booking-free-{ending}", subject=subject, model=model)(on_ended)
 
     control = runtime.control
     await control.add_command(

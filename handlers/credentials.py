@@ -8,27 +8,13 @@ from typing import TYPE_CHECKING
 from engine.credentials.feature import OUTCOMES
 from schemas import subjects
 from schemas.credentials import CredentialRequest
-from schemas.execution import (
-    ExecutionCancelled,
-    ExecutionDispatched,
-    ExecutionEvent,
-    ExecutionFailed,
-    ExecutionSucceeded,
-    ExecutionTimedOut,
-)
+from schemas.execution import ENDED, ExecutionDispatched
 from schemas.queries import Get
 
 if TYPE_CHECKING:
     from engine.bus.consumer import Delivery
     from engine.runtime import Runtime
-
-#: The end events after which an execution's keys are revoked, with their models.
-ENDED: dict[str, type[ExecutionEvent]] = {
-    subjects.EXECUTION_SUCCEEDED: ExecutionSucceeded,
-    subjects.EXECUTION_FAILED: ExecutionFailed,
-    subjects.EXECUTION_TIMED_OUT: ExecutionTimedOut,
-    subjects.EXECUTION_CANCELLED: ExecutionCancelled,
-}
+    from schemas.execution import ExecutionEvent
 
 
 async def install(runtime: Runtime) -> None:
@@ -57,6 +43,7 @@ async def install(runtime: Runtime) -> None:
         """Delete the credential Secrets of an execution that ended."""
         await credentials.ended(event)
 
+    # The keys are revoked after each of the end events.
     for subject, model in ENDED.items():
         ending = subject.rsplit(".", 1)[-1].replace("_", "-")
         durable(runtime.router, name=f"credential-revoke-{ending}", subject=subject, model=model)(on_ended)

@@ -32,6 +32,7 @@ from schemas.metrics import MetricSample
 from schemas.peer import (
     ClaimResources,
     DeleteSecret,
+    FreeWindow,
     IssueCredential,
     PeerReply,
     PrepareNamespace,
@@ -285,6 +286,14 @@ PEERS: tuple[Endpoint, ...] = (
         ReleaseClaims,
         PeerReply,
         "The owner drops a booking's claims (cancelled, or not confirmed) and refuses a later claim of it.",
+        asks=True,
+    ),
+    Endpoint(
+        "peer-booking-free",
+        _peer("booking", "free"),
+        FreeWindow,
+        PeerReply,
+        "The owner gives back one window of a booking it holds, whose execution ended before the window closed.",
         asks=True,
     ),
     Endpoint(

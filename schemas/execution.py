@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import Field
 
+from schemas import subjects
 from schemas.base import Instant, Message
 from schemas.names import KubeName
 
@@ -90,3 +91,12 @@ class ExecutionCancelled(ExecutionEvent):
     """Stopped or never started because its booking was cancelled."""
 
     reason: str = Field(default="", description="Why, for audit.")
+
+
+#: The end events of an execution that ran or was stopped (not `missed`, which never ran), with their models.
+ENDED: dict[str, type[ExecutionEvent]] = {
+    subjects.EXECUTION_SUCCEEDED: ExecutionSucceeded,
+    subjects.EXECUTION_FAILED: ExecutionFailed,
+    subjects.EXECUTION_TIMED_OUT: ExecutionTimedOut,
+    subjects.EXECUTION_CANCELLED: ExecutionCancelled,
+}

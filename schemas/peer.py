@@ -126,6 +126,30 @@ class ReleaseClaims(Message):
     end: Instant = Field(description="End of the booking's window: the owner forgets the release some time after.")
 
 
+class FreeWindow(Message):
+    """To that owner (`jetflow.peer.<X>.booking.free`): one window of a booking ended early.
+
+    The execution of the window starting at `start` ended (succeeded, failed, timed out, cancelled alone)
+    before the window closed, so the owner gives that window back on `resources` and it can be booked
+    again there; the booking's other windows stay claimed. Freeing a window of a booking the owner does
+    not hold (never claimed, refused, released) changes nothing, and freeing it again neither. `id` is
+    `<execution>:free:<owner>`.
+    """
+
+    booking: KubeName = Field(description="The booking on the requesting peer.")
+    requester: PeerId = Field(description="The peer that asked for the claims.")
+    resources: list[KubeName] = Field(
+        min_length=1, max_length=MAX_RESOURCES, description="The owner's resources the booking names."
+    )
+    start: Instant = Field(description="Start of the window to free: the ended execution's planned time.")
+    end: Instant = Field(description="End of that window: after it there is nothing left to free.")
+
+    @model_validator(mode="after")
+    def _window_order(self) -> Self:
+        in_order(self.start, self.end)
+        return self
+
+
 class PeerReply(Part):
     """Every peer answer: `ok` with what was asked for, or `error` with a code and a reason."""
 

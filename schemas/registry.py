@@ -27,6 +27,7 @@ from schemas.metrics import MetricSample
 from schemas.peer import (
     ClaimResources,
     DeleteSecret,
+    FreeWindow,
     IssueCredential,
     PeerReply,
     PrepareNamespace,
@@ -68,6 +69,7 @@ MODELS: dict[str, type[Message]] = {
     "peer.namespace.release": ReleaseNamespace,
     "peer.booking.claim": ClaimResources,
     "peer.booking.release": ReleaseClaims,
+    "peer.booking.free": FreeWindow,
 }
 
 #: Inbound stream subjects with one fixed name; metric samples have one subject per node.

@@ -34,6 +34,9 @@ CREDENTIAL_FAILED = "jetflow.credential.failed"
 
 #: Core request/reply between peers (never in a stream): `jetflow.peer.<peer id>.<family>.<verb>`.
 PEER_PREFIX = "jetflow.peer"
+#: The token before the sender in a peer request that came over a leaf link:
+#: `jetflow.peer.<us>.from.<sender>.<family>.<verb>`, written by our nats-server, never by the sender.
+PEER_FROM = "from"
 
 #: The public catalog a peer offers the peers it is linked to: `jetflow.public.resource.<id>`, one message per
 #: public resource (a tombstone once it is removed or made private), in the owner's stream JETFLOW_PUBLIC_<id>.
@@ -112,6 +115,30 @@ def federated(owner: str) -> str:
     return f"{FEDERATED_PREFIX}.{_token(owner)}.>"
 
 
+def peer_link(peer_id: str, sender: str) -> str:
+    """Every request of `sender` to `peer_id` as it reaches `peer_id`'s engine over their leaf link:
+    `jetflow.peer.<peer_id>.from.<sender>.>` (the link account's service import maps it there)."""
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{PEER_FROM}.{_token(sender)}.>"
+
+
+def peer_links(peer_id: str) -> str:
+    """The requests of every linked peer to `peer_id`: `jetflow.peer.<id>.from.*.>` (what its account exports)."""
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{PEER_FROM}.*.>"
+
+
+def peer_from(peer_id: str, family: str, verb: str, sender: str | None = None) -> str:
+    """Where `sender`'s requests (every linked peer's when None) reach `peer_id` over their link:
+    `jetflow.peer.<id>.from.<sender or *>.<family>.<verb>`."""
+    token = "*" if sender is None else _token(sender)
+    return f"{PEER_PREFIX}.{_token(peer_id)}.{PEER_FROM}.{token}.{_token(family)}.{_token(verb)}"
+
+
+def peer_sender(subject: str) -> str | None:
+    """The linked peer a request came from (`jetflow.peer.<us>.from.<sender>.…`), None for a local request."""
+    tokens = subject.split(".")
+    return tokens[4] if len(tokens) == 7 and tokens[3] == PEER_FROM else None
+
+
 def booking_claim(peer_id: str) -> str:
     """Where the owner of resources claims them for another peer's booking: `jetflow.peer.<id>.booking.claim`."""
     return peer(peer_id, "booking", "claim")
@@ -120,3 +147,8 @@ def booking_claim(peer_id: str) -> str:
 def booking_release(peer_id: str) -> str:
     """Where that owner releases them again: `jetflow.peer.<id>.booking.release`."""
     return peer(peer_id, "booking", "release")
+
+
+def booking_free(peer_id: str) -> str:
+    """Where that owner gives back one window whose execution ended early: `jetflow.peer.<id>.booking.free`."""
+    return peer(peer_id, "booking", "free")

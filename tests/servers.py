@@ -208,7 +208,7 @@ async def linked(urls: dict[str, str], timeout: float = 20.0) -> None:
             await msg.respond(b"pong")
 
         for peer, nc in clients.items():
-            await nc.subscribe(subjects.peer(peer, "fixture", "ping"), cb=pong)
+            await nc.subscribe(subjects.peer_from(peer, "fixture", "ping"), cb=pong)  # as it arrives over a link
         deadline = time.monotonic() + timeout
         pending = {(a, b) for a in urls for b in urls if a != b}
         while pending:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -24,7 +23,7 @@ from engine.credentials.sealing import generate_private_key, public_key_of
 from engine.kube import names
 from schemas import subjects
 from schemas.execution import ExecutionDispatched
-from tests.support.credentials import jetflow, publish_catalog, secret_values
+from tests.support.credentials import jetflow, publish_catalog, secret_values, unwrapped
 from tests.support.federation import federation, own_store
 from tests.support.kube import cluster
 from tests.support.polling import eventually
@@ -150,7 +149,8 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
                 await client.jetstream().publish(subjects.CREDENTIAL_REQUEST, json.dumps(request).encode())
             await settled(client, CREDENTIALS, "jetflow-credential-request")
             # As B's server delivered them to B's engine (A's server shows the same requests leaving).
-            issue_requests = [m for m in heard_by["b"] if m.subject == subjects.peer("b", "credential", "issue")]
+            issue = subjects.peer_from("b", "credential", "issue", sender="a")
+            issue_requests = [m for m in heard_by["b"] if m.subject == issue]
             assert len(issue_requests) == 1, "one credential issued by B, whatever the replays"
             if kube_c.emulator is not None:
                 posts = [r for r in kube_c.requests(methods=("post",)) if r[1].endswith("/secrets")]
@@ -186,23 +186,9 @@ async def test_a_request_on_a_ends_as_a_secret_on_c_issued_by_b(
     secrets = [values[names.S3_ACCESS_KEY], values[names.S3_SECRET_KEY], values[names.S3_SESSION_TOKEN]]
     forms = [form for secret in secrets for form in (secret.encode(), base64.b64encode(secret.encode()))]
     assert len(wire) > 50
-    assert any(m.subject == subjects.peer("c", "secret", "store") for m in heard_by["c"]), "the sealed keys reached C"
+    store = subjects.peer_from("c", "secret", "store", sender="a")
+    assert any(m.subject == store for m in heard_by["c"]), "the sealed keys reached C, relayed by A over its link"
     for msg in wire:
         blob = msg.data + json.dumps(dict(msg.headers or {})).encode()
         leaked = [form for form in forms if any(form in part for part in unwrapped(blob))]
         assert not leaked, f"a secret value crossed NATS in clear (or merely encoded) on {msg.subject}"
-
-
-def unwrapped(blob: bytes, depth: int = 3) -> list[bytes]:
-    """`blob` and whatever its base64-looking runs decode to, recursively: encoding is not sealing."""
-    parts = [blob]
-    if depth == 0:
-        return parts
-    for run in re.findall(rb"[A-Za-z0-9+/_-]{16,}={0,2}", blob):
-        for decoder in (base64.b64decode, base64.urlsafe_b64decode):
-            try:
-                decoded = decoder(run + b"=" * (-len(run) % 4))
-            except ValueError:
-                continue
-            parts += unwrapped(decoded, depth - 1)
-    return parts

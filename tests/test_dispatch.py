@@ -15,7 +15,7 @@ from engine.catalog.store import Catalog
 from engine.dispatch.remote import NamespaceHost, host_namespaces
 from engine.executions.store import ExecutionRecord, insert_executions
 from engine.kube import names
-from engine.peers import queue, serve
+from engine.peers import serve
 from schemas import subjects
 from schemas.catalog import Resource, Workflow
 from schemas.execution import ExecutionDue, ExecutionState
@@ -392,19 +392,16 @@ async def test_an_execution_cancelled_while_its_peer_prepares_leaves_no_workflow
         await ExecutionRecord.get_pymongo_collection().update_one({"_id": execution}, {"$set": {"state": "cancelled"}})
         return PeerReply(status="ok", created=True)
 
-    subscription = await serve(
-        client,
-        subjects.peer("peer-c", "namespace", "prepare"),
-        queue("peer-c"),
-        PrepareNamespace,
-        prepare_while_it_is_cancelled,
+    subscriptions = await serve(
+        client, "peer-c", "namespace", "prepare", PrepareNamespace, prepare_while_it_is_cancelled
     )
     try:
         await publish_due(client, await due_execution(dispatching, execution, workflow=on_peer("edge-c")))
         delete = ("DELETE", f"/apis/argoproj.io/v1alpha1/namespaces/jf-{execution}/workflows/jf-{execution}")
         await eventually(kube.requests, lambda requests: delete in requests, timeout=5.0)
     finally:
-        await subscription.unsubscribe()
+        for subscription in subscriptions:
+            await subscription.unsubscribe()
     workflow = kube.object("argoproj.io/v1alpha1", "Workflow", f"jf-{execution}", f"jf-{execution}")
     assert workflow is None or workflow["metadata"].get("deletionTimestamp")
     assert await stream_messages(client, EXECUTIONS, "jetflow.execution.dispatched") == []

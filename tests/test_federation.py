@@ -46,7 +46,14 @@ def test_a_peer_config_has_its_domain_and_an_account_per_linked_peer(tmp_path: P
     assert '{url: "nats-leaf://b:pw-ab@10.0.0.1:7422", account: "peer-a"}' in text
     # What crosses: our requests out, theirs in; no stream subject, no ctl, no JetStream API.
     assert '{service: {account: "peer-a", subject: "jetflow.peer.a.>"}}' in text
-    assert text.count('{service: {account: "jetflow", subject: "jetflow.peer.b.>"}}') == 2
+    # Theirs arrive with the sender's id in the subject, written by the link account's import, not by the sender.
+    assert 'exports: [{service: "jetflow.peer.b.from.*.>"}]' in text
+    for other in "ac":
+        assert (
+            f'{{service: {{account: "jetflow", subject: "jetflow.peer.b.from.{other}.>"}}, to: "jetflow.peer.b.>"}}'
+            in text
+        )
+    assert 'subject: "jetflow.peer.b.>"' not in text, "no link reaches our requests without its sender's id"
     for spec in STREAMS:
         for subject in spec.subjects:
             assert subject not in text

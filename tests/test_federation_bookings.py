@@ -12,11 +12,13 @@ would share a store. The tests read each peer's store as an observer, with a pla
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import nats
@@ -29,7 +31,7 @@ from engine.peers import PeerClient, PeerTimeout, PeerUnavailable
 from schemas import subjects
 from schemas.booking import BookingRequest, Conflict
 from schemas.catalog import Resource
-from schemas.peer import ClaimResources, PeerReply, ReleaseClaims
+from schemas.peer import ClaimResources, FreeWindow, PeerReply, ReleaseClaims, ReleaseNamespace
 from tests import servers
 from tests.support.credentials import publish_catalog
 from tests.support.federation import federated
@@ -133,7 +135,7 @@ async def peers(federation: servers.Federation, mongo_url: str, tmp_path: Path) 
         await mongo.close()
 
 
-async def ask(client: Client, subject: str, message: ClaimResources | ReleaseClaims) -> dict[str, Any]:
+async def ask(client: Client, subject: str, message: ClaimResources | ReleaseClaims | FreeWindow) -> dict[str, Any]:
     """A peer request sent by hand, as the booking peer's engine sends it."""
     reply: dict[str, Any] = await request_json(client, subject, message.model_dump(mode="json"))
     return reply
@@ -252,7 +254,7 @@ async def test_a_booking_over_three_peers_is_claimed_by_each_owner_and_released_
     async def tap(msg: Msg) -> None:
         claims.append(msg)
 
-    await b.client.subscribe(subjects.booking_claim("b"), cb=tap)  # what reaches B's server over the link
+    await b.client.subscribe(subjects.peer_from("b", "booking", "claim"), cb=tap)  # what reaches B over the link
     await b.client.flush()
     start = later()
     booked = await a.book("bk-1", ["node-a", "node-b", "node-c"], start)
@@ -299,6 +301,121 @@ async def test_a_booking_over_three_peers_is_claimed_by_each_owner_and_released_
     # Releasing what was never claimed is fine.
     never = ReleaseClaims(id="never:release:b", booking="never", requester="a", resources=["node-b"], end=start)
     assert (await ask(a.client, subjects.booking_release("b"), never))["status"] == "ok"
+
+
+@pytest.mark.timeout(180)
+async def test_a_peer_cannot_claim_or_release_in_another_peer_s_name(peers: dict[str, Peer]) -> None:
+    a, b, c = peers["a"], peers["b"], peers["c"]
+    start = later()
+    booked = await a.book("bk-1", ["node-a", "node-b"], start)
+    assert booked["status"] == "confirmed", booked
+    end = start + timedelta(minutes=30)
+
+    def own_release(requester: str) -> bytes:
+        release = ReleaseClaims(id="r", booking="bk-1", requester=requester, resources=["node-b"], end=end)
+        return release.model_dump_json().encode()
+
+    # C names A as the requester: B sees the request come over C's link, and refuses it before doing anything.
+    forged: list[tuple[str, Message]] = [
+        (
+            subjects.booking_release("b"),
+            ReleaseClaims(id="f1", booking="bk-1", requester="a", resources=["node-b"], end=end),
+        ),
+        (
+            subjects.booking_claim("b"),
+            ClaimResources(id="f2", booking="bk-2", requester="a", resources=["node-b"], start=start, end=end, count=1),
+        ),
+        (
+            subjects.peer("b", "namespace", "release"),
+            ReleaseNamespace(id="f3", execution="bk-1-0", namespace="jf-bk-1-0", requester="a"),
+        ),
+    ]
+    for subject, message in forged:
+        reply = await request_json(c.client, subject, message.model_dump(mode="json"))
+        assert (reply["status"], reply["code"]) == ("error", "forbidden"), reply
+        assert reply["reason"].startswith("peer c cannot ask in peer a's name"), reply
+    assert await b.held("node-b") == ["a:bk-1"]
+    assert (await b.answered("a:bk-1"), await b.answered("a:bk-2")) == ("claimed", None)
+    # Nor can C write the sender's token itself: it arrives as `from.c.from.a…`, which nobody serves.
+    with pytest.raises((nats.errors.NoRespondersError, nats.errors.TimeoutError)):
+        await c.client.request("jetflow.peer.b.from.a.booking.release", own_release("a"), timeout=2)
+    # In its own name, C releases only its own booking of that id: A's claim stays.
+    assert (await request_json(c.client, subjects.booking_release("b"), own_release("c")))["status"] == "ok"
+    assert await b.held("node-b") == ["a:bk-1"]
+    assert (await b.answered("a:bk-1"), await b.answered("c:bk-1")) == ("claimed", "released")
+    # A, over its own link, still releases its booking.
+    assert (await a.cancel("bk-1"))["status"] == "cancelled"
+    assert await b.held("node-b") == []
+
+
+@pytest.mark.timeout(240)
+async def test_an_execution_that_ends_early_frees_its_window_on_every_owner(
+    peers: dict[str, Peer], federation: servers.Federation
+) -> None:
+    a, b, c = peers["a"], peers["b"], peers["c"]
+    start = later().replace(minute=0, second=0) + timedelta(hours=1)
+    windows = [start + timedelta(minutes=30 * i) for i in range(3)]
+    # Three half-hour windows of node-a, node-b and node-c, one execution each.
+    every = {"cron": "*/30 * * * *", "duration": 1800}
+    booked = await a.book("bk-cron", ["node-a", "node-b", "node-c"], start, minutes=90, **every)
+    assert (booked["status"], booked["count"]) == ("confirmed", 3), booked
+    first, second, _ = booked["executions"]
+
+    async def cancel(execution: str) -> None:
+        reply = await request_json(a.client, "jetflow.ctl.execution.cancel", {"execution": execution}, timeout=40)
+        assert reply["status"] == "cancelled", reply
+
+    asked = itertools.count()
+
+    async def free_on(peer: Peer, resource: str, window: datetime) -> str:
+        """Whether `peer` confirms a booking of its own `resource` in `window` (cancelled again at once)."""
+        booking = f"bk-{peer.name}-{next(asked)}"
+        answer = await peer.book(booking, [resource], window, minutes=30)
+        if answer["status"] == "confirmed":
+            assert (await peer.cancel(booking))["status"] == "cancelled"
+        return str(answer["status"])
+
+    # The first execution ends early (cancelled alone): its window is free on A, B and C; the others stay held.
+    await cancel(first)
+    for peer, resource in ((b, "node-b"), (c, "node-c")):
+        freed = await eventually(partial(free_on, peer, resource, windows[0]), lambda s: s == "confirmed", timeout=20)
+        assert freed == "confirmed", f"the first window of node-{peer.name} is still held on {peer.name}"
+        assert await free_on(peer, resource, windows[1]) == "rejected"
+    assert (await free_on(a, "node-a", windows[0]), await free_on(a, "node-a", windows[1])) == (
+        "confirmed",
+        "rejected",
+    )
+    record = await request_json(a.client, "jetflow.ctl.booking.get", {"id": "bk-cron"})
+    assert record["status"] == "confirmed", "the booking goes on with its other windows"
+
+    # B is down when the second one ends: A keeps the free and sends it again once B is back.
+    b.engine.stop()
+    federation.stop("b")
+    await cancel(second)
+    freed = await eventually(partial(free_on, c, "node-c", windows[1]), lambda s: s == "confirmed", timeout=20)
+    assert freed == "confirmed", "C, up, freed the second window at once"
+    pending = await a.store["peer_releases"].find_one({"_id": f"b:{second}"})
+    assert pending is not None, "the free B did not answer is kept"
+    assert (pending["window"].replace(tzinfo=UTC), pending["resources"]) == (windows[1], ["node-b"])
+    federation.start("b")
+    b.engine.start()
+    await servers.linked(federation.urls)
+    await b.reconnect()
+    await wait_for_instances(b.client, 1, timeout=90)
+    sent = await eventually(lambda: a.store["peer_releases"].count_documents({}), lambda n: n == 0, timeout=30)
+    assert sent == 0
+    assert await free_on(b, "node-b", windows[1]) == "confirmed"
+    assert await free_on(b, "node-b", windows[2]) == "rejected", "the third window is still held"
+    # Freeing again (a replayed end event, a retry whose answer was lost) frees nothing more; nor does freeing a
+    # window of a booking the owner does not hold.
+    for booking in ("bk-cron", "never"):
+        again = FreeWindow(
+            id=f"{first}:free:b", booking=booking, requester="a", resources=["node-b"], start=windows[0], end=windows[1]
+        )
+        assert (await ask(a.client, subjects.booking_free("b"), again))["status"] == "ok"
+    assert await free_on(b, "node-b", windows[2]) == "rejected"
+    assert await b.held("node-b") == ["a:bk-cron"]
+    assert await b.answered("a:never") is None
 
 
 @pytest.mark.timeout(180)

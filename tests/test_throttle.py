@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from tests.support.kube import KubeHarness
 
 RULES = CONSECUTIVE.model_copy(update={"cooldown": 2, "silence": 600})
+#: The instant the samples of a test count from: set anew for each test (`_fresh_t0`). Set once at collection,
+#: a test running more than `silence` seconds into the suite would find its samples stale already.
 T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_t0(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(globals(), "T0", datetime.now(UTC).replace(microsecond=0))
 
 
 @pytest.fixture

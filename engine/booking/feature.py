@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from engine.core.emit import Emit
     from engine.ports import Ports
     from schemas.booking import BookingCancel, BookingRequest
+    from schemas.execution import ExecutionEvent
     from schemas.queries import ExecutionCancel, Get
 
 OUTCOMES = (subjects.BOOKING_CONFIRMED, subjects.BOOKING_REJECTED, subjects.BOOKING_CANCELLED)
@@ -97,6 +98,10 @@ class BookingFeature(Idle):
         )
         await self._publish(emit.subject, emit.event)
         return reply
+
+    async def ended(self, event: ExecutionEvent) -> None:
+        """An execution ended: free its window on the other peers that hold its booking's resources."""
+        await self.bookings.ended(event.execution, at=self._runtime.clock.now())
 
     async def decided(self, booking_id: str) -> dict[str, Any] | None:
         record = await BookingRecord.get(booking_id)

@@ -13,6 +13,9 @@ Every answer is kept (`PeerClaim`, by that name). A claim asked again (a retry, 
 requester crashed) is answered as the first time, whatever changed since. A release is kept too, and it
 wins: a claim that arrives after its booking's release (a slow claim overtaken by the release its
 requester sent when it stopped waiting) is refused and holds nothing.
+
+An execution that ends before its window closes frees that one window here too (`booking.free`): the
+same `give_back` as our own executions' (engine/claims/calendar.py), only for a claim we hold.
 """
 
 from __future__ import annotations
@@ -29,9 +32,8 @@ from engine.claims import calendar
 from engine.claims.calendar import Reservation
 from engine.claims.cron import CronError, TooManyOccurrences
 from engine.claims.windows import Schedule
-from engine.peers import queue, serve
-from schemas import subjects
-from schemas.peer import ClaimResources, PeerReply, ReleaseClaims
+from engine.peers import serve
+from schemas.peer import ClaimResources, FreeWindow, PeerReply, ReleaseClaims
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -79,11 +81,10 @@ class ClaimHost:
         self._clock = clock
 
     async def serve(self, nc: Client) -> list[Subscription]:
-        peer, group = self._peer_id, queue(self._peer_id)
-        return [
-            await serve(nc, subjects.booking_claim(peer), group, ClaimResources, self.claim),
-            await serve(nc, subjects.booking_release(peer), group, ReleaseClaims, self.release),
-        ]
+        peer = self._peer_id
+        claims = await serve(nc, peer, "booking", "claim", ClaimResources, self.claim)
+        releases = await serve(nc, peer, "booking", "release", ReleaseClaims, self.release)
+        return claims + releases + await serve(nc, peer, "booking", "free", FreeWindow, self.free)
 
     async def claim(self, message: ClaimResources) -> PeerReply:
         key = holder(message.requester, message.booking)
@@ -120,6 +121,25 @@ class ClaimHost:
             )
         await _give_back(message.resources, key)
         log.info("released %s's booking %s on %s", message.requester, message.booking, ", ".join(message.resources))
+        return PeerReply(status="ok")
+
+    async def free(self, message: FreeWindow) -> PeerReply:
+        """Give back one window of a booking we hold (its execution ended early on the requester)."""
+        key = holder(message.requester, message.booking)
+        known = await PeerClaim.get(key)
+        # Idempotency guard: only a claim we hold has windows to give back; giving one back twice is a set add.
+        if known is None or known.state != "claimed":
+            return PeerReply(status="ok")
+        if resources := [name for name in message.resources if name in known.resources]:
+            for resource in resources:
+                await calendar.give_back(resource, booking=key, start=message.start)
+            log.info(
+                "freed the window at %s of %s's booking %s on %s",
+                message.start.isoformat(),
+                message.requester,
+                message.booking,
+                ", ".join(resources),
+            )
         return PeerReply(status="ok")
 
     async def _decide(self, message: ClaimResources, key: str) -> PeerReply:

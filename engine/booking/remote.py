@@ -9,9 +9,12 @@ may have been claimed is released: on every owner that claimed, and on every one
 time (its claim may have been taken and its answer lost). An owner nobody serves (its server or its link
 is down) was never reached, so it holds nothing.
 
-A release that does not reach its owner is kept (`PendingRelease`) and sent again every
-`JETFLOW_PEER_RETRY` seconds by every replica until the owner answers. Releasing is idempotent on the
-owner, so a retry, or two replicas retrying at once, change nothing.
+An execution of such a booking that ends before its window closes frees that window on every owner
+(`jetflow.peer.<owner>.booking.free`), as it frees it on our own calendars, so it can be booked again there.
+
+A release or a free that does not reach its owner is kept (`PendingRelease`) and sent again every
+`JETFLOW_PEER_RETRY` seconds by every replica until the owner answers. Both are idempotent on the owner,
+so a retry, or two replicas retrying at once, change nothing.
 """
 
 from __future__ import annotations
@@ -26,13 +29,15 @@ from beanie import Document
 
 from engine.peers import PeerTimeout, PeerUnavailable
 from schemas import subjects
-from schemas.peer import ClaimResources, ReleaseClaims
+from schemas.peer import ClaimResources, FreeWindow, ReleaseClaims
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from engine.core.clock import Clock
+    from engine.executions.store import ExecutionRecord
     from engine.peers import PeerClient
+    from schemas.base import Message
     from schemas.booking import BookingRequest, Conflict
     from schemas.catalog import Resource
 
@@ -45,14 +50,17 @@ RETRY_BATCH = 100
 
 
 class PendingRelease(Document):
-    """A release an owner has not confirmed yet: sent again until it does."""
+    """A release (or a window's free) an owner has not confirmed yet: sent again until it does."""
 
-    id: str  # type: ignore[assignment]  # `<owner>:<booking>`
+    id: str  # type: ignore[assignment]  # `<owner>:<booking>`, or `<owner>:<execution>` for a window
     owner: str
     booking: str
     resources: list[str]
     end: datetime
-    """The booking's end: after it the owner holds nothing of it anyway, and the release is dropped."""
+    """The booking's end (the window's, to free one): after it the owner holds nothing of it anyway, and the
+    release is dropped."""
+    window: datetime | None = None
+    """The start of the one window to free; None: release the whole booking."""
     reason: str
     """Why the last attempt did not go through."""
 
@@ -143,12 +151,36 @@ class RemoteClaims:
         done = 0
         for pending in await PendingRelease.find_all().limit(RETRY_BATCH).to_list():
             owner, booking = pending.owner, pending.booking
-            if pending.end > now and (why := await self._send(owner, booking, pending.resources, pending.end)):
+            if pending.end > now and (why := await self._resend(pending)):
                 log.info("claims of booking %s on peer %s still not released (%s)", booking, owner, why)
                 continue
             await pending.delete()
             done += 1
         return done
+
+    async def free(self, owner: str, execution: ExecutionRecord, resources: list[str]) -> None:
+        """Free the window of `execution` (it ended early) on `owner`, now or, when it does not answer, later."""
+        booking, start, end = execution.booking, execution.planned_at, execution.window_end
+        if (why := await self._free(owner, execution.id, booking, resources, start, end)) is not None:
+            log.warning("window of execution %s on peer %s not freed yet (%s); retrying", execution.id, owner, why)
+            pending = PendingRelease(
+                id=f"{owner}:{execution.id}",
+                owner=owner,
+                booking=booking,
+                resources=resources,
+                end=end,
+                window=start,
+                reason=why,
+            )
+            await pending.save()
+
+    async def _resend(self, pending: PendingRelease) -> str | None:
+        if pending.window is None:
+            return await self._send(pending.owner, pending.booking, pending.resources, pending.end)
+        execution = pending.id.removeprefix(f"{pending.owner}:")  # a peer id may hold ':'
+        return await self._free(
+            pending.owner, execution, pending.booking, pending.resources, pending.window, pending.end
+        )
 
     async def retry_forever(self, clock: Clock, interval: float) -> None:
         while True:
@@ -164,8 +196,25 @@ class RemoteClaims:
         message = ReleaseClaims(
             id=f"{booking}:release:{owner}", booking=booking, requester=self._peer_id, resources=resources, end=end
         )
+        return await self._ask(subjects.booking_release(owner), message)
+
+    async def _free(
+        self, owner: str, execution: str, booking: str, resources: list[str], start: datetime, end: datetime
+    ) -> str | None:
+        """Ask the owner to free the window of `booking` at `start`; None when it did, else why not."""
+        message = FreeWindow(
+            id=f"{execution}:free:{owner}",
+            booking=booking,
+            requester=self._peer_id,
+            resources=resources,
+            start=start,
+            end=end,
+        )
+        return await self._ask(subjects.booking_free(owner), message)
+
+    async def _ask(self, subject: str, message: Message) -> str | None:
         try:
-            reply = await self._peers.ask(subjects.booking_release(owner), message)
+            reply = await self._peers.ask(subject, message)
         except PeerUnavailable as error:
             return str(error)
         return None if reply.status == "ok" else f"{reply.code}: {reply.reason}"

@@ -23,6 +23,7 @@ from engine.executions import planned
 from engine.executions.advance import advance
 from engine.executions.bookings import LISTED_MAX, BookingRecord, cancellation_key
 from engine.executions.states import FINAL
+from engine.executions.store import ExecutionRecord
 from engine.telemetry import carrier
 from schemas import subjects
 from schemas.booking import BookingCancelled, BookingConfirmed, BookingRejected
@@ -283,6 +284,21 @@ class Bookings:
         # again (the same id, so JetStream drops the copy), `already` set.
         reply = {"status": "cancelled", "execution": execution, "booking": record.booking, "previous": str(previous)}
         return {**reply, "already": not moved.moved}, Emit(subjects.EXECUTION_CANCELLED, event)
+
+    async def ended(self, execution: str, *, at: datetime) -> list[str]:
+        """Free the window of an execution that ended before it closed on the other owners of its booking's
+        resources (our calendars gave it back as it ended, engine/executions/store.py). The owners asked."""
+        record = await ExecutionRecord.get(execution)
+        if record is None or record.window_end <= at:
+            return []  # its window is over: the owners hold nothing of it any more
+        booking = await BookingRecord.get(record.booking)
+        # A cancelled booking was released whole on every owner; a local one has no other owner.
+        if booking is None or booking.status != "confirmed" or not booking.peers:
+            return []
+        owners = sorted(booking.peers)
+        for owner in owners:
+            await self._remote.free(owner, record, booking.peers[owner])
+        return owners
 
 
 def rejected(request: BookingRequest, code: str, reason: str, conflicts: list[Conflict] | None = None) -> Rejected:

@@ -21,7 +21,7 @@ from engine.credentials.sealing import PeerKey
 from engine.credentials.secret_store import SecretStore
 from engine.credentials.service import Credentials, invalid
 from engine.credentials.sweep import sweep_forever
-from engine.peers import PeerClient, queue, serve
+from engine.peers import PeerClient, listen, serve
 from schemas import subjects
 from schemas.peer import DeleteSecret, IssueCredential, StoreSecret
 
@@ -64,13 +64,12 @@ class CredentialsFeature(Idle):
         for outcome in ("issued", "failed"):
             self._outcomes.add(0, {"outcome": outcome})  # both series exist from the start, for rates and alerts
         peer = self._runtime.settings.peer.id
-        group = queue(peer)
         nc = self._nc
         self._subscriptions = [
-            await serve(nc, subjects.peer(peer, "credential", "issue"), group, IssueCredential, self._issuing.issue),
-            await serve(nc, subjects.peer(peer, "secret", "store"), group, StoreSecret, self._secrets.store),
-            await serve(nc, subjects.peer(peer, "secret", "delete"), group, DeleteSecret, self._secrets.delete),
-            await nc.subscribe(subjects.peer(peer, "key", "get"), queue=group, cb=self._public_key),
+            *await serve(nc, peer, "credential", "issue", IssueCredential, self._issuing.issue),
+            *await serve(nc, peer, "secret", "store", StoreSecret, self._secrets.store),
+            *await serve(nc, peer, "secret", "delete", DeleteSecret, self._secrets.delete),
+            *await listen(nc, peer, "key", "get", self._public_key),
         ]
         if self._sweeper is not None:
             self._sweeper.start()

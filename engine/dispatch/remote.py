@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from engine.core.errors import PermanentError, TemporaryError
 from engine.dispatch import access
 from engine.kube import kinds, names
-from engine.peers import NO_CLUSTER, PeerUnavailable, queue, serve
+from engine.peers import NO_CLUSTER, PeerUnavailable, serve
 from schemas import subjects
 from schemas.peer import PeerReply, PrepareNamespace, ReleaseNamespace
 
@@ -206,7 +206,5 @@ class NamespaceHost:
 async def host_namespaces(nc: Client, host: NamespaceHost) -> list[Subscription]:
     """Answer `jetflow.peer.<host's peer>.namespace.prepare|release` (one replica of the peer each)."""
     peer = host.peer_id
-    return [
-        await serve(nc, subjects.peer(peer, "namespace", "prepare"), queue(peer), PrepareNamespace, host.prepare),
-        await serve(nc, subjects.peer(peer, "namespace", "release"), queue(peer), ReleaseNamespace, host.release),
-    ]
+    prepared = await serve(nc, peer, "namespace", "prepare", PrepareNamespace, host.prepare)
+    return prepared + await serve(nc, peer, "namespace", "release", ReleaseNamespace, host.release)

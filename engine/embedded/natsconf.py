@@ -8,8 +8,10 @@ by dropping links. So the engine and its JetStream live in the account `jetflow`
 peer X gets an account `peer-X` of its own, to which X's leaf connection is bound and which holds
 nothing but two service mappings:
 
-- `jetflow` exports `jetflow.peer.<us>.>` and `peer-X` imports it: X's requests addressed to us reach
-  our engine, and their replies go back (nats-server maps the reply subject);
+- `jetflow` exports `jetflow.peer.<us>.from.*.>` and `peer-X` imports `jetflow.peer.<us>.from.<X>.>` of it
+  `to` `jetflow.peer.<us>.>`: X's requests addressed to us reach our engine with X's id in the subject,
+  written by this import and not by X (engine/peers.py takes the requester from it), and their replies
+  go back (nats-server maps the reply subject);
 - `peer-X` exports `jetflow.peer.<X>.>` and `jetflow` imports it: our requests to X leave on X's link.
 
 and, for the federated catalog (docs/federation.md), a read-only view of our public catalog and nothing more. X's
@@ -74,6 +76,11 @@ def _flow_control(owner: str, reader: str) -> str:
     return f"$JS.FC.{public_stream(owner)}.{public_consumer(reader)}.>"
 
 
+def requests_from(peer_id: str, sender: str) -> str:
+    """`sender`'s requests as they reach `peer_id`'s engine over their link: `jetflow.peer.<id>.from.<sender>.>`."""
+    return subjects.peer_link(peer_id, sender)
+
+
 def _q(value: object) -> str:
     """A quoted string in nats-server's configuration syntax (which reads JSON strings)."""
     return json.dumps(str(value))
@@ -103,7 +110,8 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
         f"{{service: {{account: {_q(peer_account(other))}, subject: {_q(requests_to(other))}}}}}"
         for other in leaf.linked
     ]
-    exports = [f"{{service: {_q(ours)}}}"]
+    # Our requests, as each link account's import maps them: with the sender's id in the subject.
+    exports = [f"{{service: {_q(subjects.peer_links(peer_id))}}}"]
     if leaf.linked:
         # The federated catalog: what our JetStream needs to source each linked peer's public stream...
         for other in leaf.linked:
@@ -149,7 +157,7 @@ def render(peer_id: str, leaf: LeafSettings, *, port: int, store_dir: Path, host
             f"{{stream: {_q(deliver_in)}}}",
         ]
         to_us = [
-            f"{{service: {{account: {jetflow}, subject: {_q(ours)}}}}}",
+            f"{{service: {{account: {jetflow}, subject: {_q(requests_from(peer_id, other))}}}, to: {_q(ours)}}}",
             f"{{service: {{account: {jetflow}, subject: {_q(_reset(peer_id, other))}}}, "
             f"to: {_q(_reset(peer_id, other, subjects.public_api(peer_id)))}}}",
             f"{{service: {{account: {jetflow}, subject: {_q(_flow_control(peer_id, other))}}}}}",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -48,3 +49,18 @@ async def secret_values(kube: KubeHarness, namespace: str, name: str) -> dict[st
     if secret is None:
         return None
     return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+
+
+def unwrapped(blob: bytes, depth: int = 3) -> list[bytes]:
+    """`blob` and whatever its base64-looking runs decode to, recursively: encoding is not sealing."""
+    parts = [blob]
+    if depth == 0:
+        return parts
+    for run in re.findall(rb"[A-Za-z0-9+/_-]{16,}={0,2}", blob):
+        for decoder in (base64.b64decode, base64.urlsafe_b64decode):
+            try:
+                decoded = decoder(run + b"=" * (-len(run) % 4))
+            except ValueError:
+                continue
+            parts += unwrapped(decoded, depth - 1)
+    return parts
