@@ -47,7 +47,9 @@ def test_a_peer_config_has_its_domain_and_an_account_per_linked_peer(tmp_path: P
     # What crosses: our requests out, theirs in; no stream subject, no ctl, no JetStream API.
     assert '{service: {account: "peer-a", subject: "jetflow.peer.a.>"}}' in text
     # Theirs arrive with the sender's id in the subject, written by the link account's import, not by the sender.
-    assert 'exports: [{service: "jetflow.peer.b.from.*.>"}]' in text
+    (exports,) = [line for line in text.splitlines() if '{service: "jetflow.peer.b.' in line and "exports:" in line]
+    assert exports.strip().startswith('exports: [{service: "jetflow.peer.b.from.*.>"}')
+    assert '{service: "jetflow.peer.b.>"}' not in exports  # no link reaches our requests without the sender's id
     for other in "ac":
         assert (
             f'{{service: {{account: "jetflow", subject: "jetflow.peer.b.from.{other}.>"}}, to: "jetflow.peer.b.>"}}'
