@@ -39,6 +39,7 @@ pytest_plugins = ["tests.support.kube", "tests.support.s3"]
 SLOW_FIRST = (
     "test_federation_bookings.py",
     "test_federation_catalog.py",
+    "test_federation_e2e.py",
     "test_embedded.py",
     "test_scheduler.py",
     "test_booking_replicas.py",
