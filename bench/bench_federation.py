@@ -45,11 +45,8 @@ if TYPE_CHECKING:
     from nats.aio.client import Client
 
 PEERS = ("a", "b", "c")
-RESOURCES = [
-    {"id": "node-a", "capacity": 1, "peer": "a"},
-    {"id": "node-b", "capacity": 1, "peer": "b"},
-    {"id": "node-c", "capacity": 1, "peer": "c"},
-]
+#: Each peer's own node, published on its own server as public: the others see it through the federated catalog.
+RESOURCES = {peer: {"id": f"node-{peer}", "capacity": 1, "visibility": "public"} for peer in PEERS}
 WORKFLOW: dict[str, object] = {"id": "wf", "steps": [STEP]}
 
 
@@ -101,11 +98,25 @@ async def send(nc: Client, requests: list[dict[str, Any]], in_flight: int) -> li
     return await asyncio.gather(*(one(request) for request in requests))
 
 
+async def federated(nc: Client, ids: set[str], timeout: float = 60) -> None:
+    """Wait until this peer's catalog lists `ids`, the other peers' through its federated catalog."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = await nc.request("jetflow.ctl.resource.list", json.dumps({"limit": 100}).encode(), timeout=30)
+        if not (missing := ids - {item["id"] for item in json.loads(reply.data)["items"]}):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the federated catalog did not show {sorted(missing)} within {timeout:g} s")
+        await asyncio.sleep(0.2)
+
+
 async def race(urls: dict[str, str], store: str, args: argparse.Namespace) -> bool:
     clients = {peer: await nats.connect(url) for peer, url in urls.items()}
     try:
+        for peer, nc in clients.items():
+            await upsert_catalog(nc, [RESOURCES[peer]], [WORKFLOW])
         for nc in clients.values():
-            await upsert_catalog(nc, RESOURCES, [WORKFLOW])
+            await federated(nc, {f"node-{peer}" for peer in PEERS})
         rng = random.Random(args.seed)
         asked = {peer: bookings(peer, args.bookings, rng) for peer in ("a", "c")}
         began = time.monotonic()
