@@ -102,6 +102,24 @@ async def serve[M: BaseModel](
     """Answer requests to `peer_id` on `<family>.<verb>` (`listen`); a body that is not a `model` gets an error
     reply, and one naming a requester other than its link is refused."""
 
+    async def without_sender(request: M, _sender: str | None) -> PeerReply:
+        return await answer(request)
+
+    return await serve_from(nc, peer_id, family, verb, model, without_sender)
+
+
+async def serve_from[M: BaseModel](
+    nc: Client,
+    peer_id: str,
+    family: str,
+    verb: str,
+    model: type[M],
+    answer: Callable[[M, str | None], Awaitable[PeerReply]],
+) -> list[Subscription]:
+    """`serve`, handing `answer` the sender too: the linked peer whose link the request came over, or None for
+    a client of this peer's own server. For requests whose body names no requester (a Secret's store and
+    delete), where the answer decides what that sender may do."""
+
     async def on_request(msg: Msg) -> None:
         try:
             # pydantic's parser: bounded nesting and no NaN, so a poison body gets an answer like any other.
@@ -109,7 +127,12 @@ async def serve[M: BaseModel](
         except ValidationError as error:
             reply = PeerReply(status="error", code="schema", reason=f"invalid {model.__name__}: {error}")
         else:
-            reply = await _answer(request, msg.subject, answer)
+            sender = subjects.peer_sender(msg.subject)
+
+            async def answered(parsed: M) -> PeerReply:
+                return await answer(parsed, sender)
+
+            reply = await _answer(request, msg.subject, answered)
         await msg.respond(reply.model_dump_json(exclude_none=True).encode())
 
     return await listen(nc, peer_id, family, verb, on_request)

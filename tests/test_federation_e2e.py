@@ -219,6 +219,14 @@ async def test_a_booking_over_three_sovereign_peers_runs_on_a_with_its_remote_st
         assert await asyncio.to_thread(put_and_get, keys, bucket, "in/frame.jpg", b"jpeg") == b"jpeg"
         flowed = time.monotonic() - began
 
+        # Only A, which dispatches the execution, may change its Secrets on C: B asking over its own link is refused.
+        forged = {"id": f"{execution}:forged", "execution": execution, "namespace": namespace}
+        forged["name"] = names.storage_secret("minio")
+        refused = await request_json(clients["b"], subjects.peer("c", "secret", "delete"), forged)
+        assert (refused["status"], refused["code"]) == ("error", "forbidden"), refused
+        assert "peer b cannot change its Secrets" in refused["reason"]
+        assert await secret_values(kube_c, namespace, names.storage_secret("minio")) == values
+
         # The workflow succeeds early: the Secret goes, and the window is free again on B and C.
         await kube_a.client.patch(
             "argoproj.io/v1alpha1", "Workflow", namespace, names.workflow(execution), {"status": {"phase": "Succeeded"}}

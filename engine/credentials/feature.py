@@ -21,7 +21,7 @@ from engine.credentials.sealing import PeerKey
 from engine.credentials.secret_store import SecretStore
 from engine.credentials.service import Credentials, invalid
 from engine.credentials.sweep import sweep_forever
-from engine.peers import PeerClient, listen, serve
+from engine.peers import PeerClient, listen, serve, serve_from
 from schemas import subjects
 from schemas.peer import DeleteSecret, IssueCredential, StoreSecret
 
@@ -67,8 +67,8 @@ class CredentialsFeature(Idle):
         nc = self._nc
         self._subscriptions = [
             *await serve(nc, peer, "credential", "issue", IssueCredential, self._issuing.issue),
-            *await serve(nc, peer, "secret", "store", StoreSecret, self._secrets.store),
-            *await serve(nc, peer, "secret", "delete", DeleteSecret, self._secrets.delete),
+            *await serve_from(nc, peer, "secret", "store", StoreSecret, self._secrets.store),
+            *await serve_from(nc, peer, "secret", "delete", DeleteSecret, self._secrets.delete),
             *await listen(nc, peer, "key", "get", self._public_key),
         ]
         if self._sweeper is not None:

@@ -28,22 +28,22 @@ def labels(*, execution: str, storage: str, peer: str) -> dict[str, str]:
 SECRET = ("v1", "Secret")
 
 
-def namespace_manifest(namespace: str, *, execution: str, peer: str) -> dict[str, Any]:
+def namespace_manifest(namespace: str, *, execution: str, peer: str, requester: str | None = None) -> dict[str, Any]:
     """The execution namespace, in case the credentials arrive before dispatch created it.
 
     Labelled and annotated like dispatch's own (managed-by, execution, peer), so this peer's
-    namespace janitor finds it; a 409 when dispatch created it first is the usual case.
+    namespace janitor finds it; a 409 when dispatch created it first is the usual case. `requester`: the
+    linked peer the Secret came from, who alone may prepare the namespace and change its Secrets later.
     """
+    labels = {names.MANAGED_BY: names.MANAGER, names.EXECUTION: names.label(execution), names.PEER: names.label(peer)}
+    if requester is not None:
+        labels[names.REQUESTED_BY] = names.label(requester)
     return {
         "apiVersion": "v1",
         "kind": "Namespace",
         "metadata": {
             "name": namespace,
-            "labels": {
-                names.MANAGED_BY: names.MANAGER,
-                names.EXECUTION: names.label(execution),
-                names.PEER: names.label(peer),
-            },
+            "labels": labels,
             "annotations": {names.EXECUTION: execution},
         },
     }

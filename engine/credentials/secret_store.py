@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine.credentials.sealing import SealError
 from engine.credentials.secret import SECRET, namespace_manifest, secret_manifest
+from engine.kube import kinds, names
 from engine.peers import NO_CLUSTER
 from schemas.peer import PeerReply
 
@@ -30,9 +31,12 @@ class SecretStore:
         self._key = key
         self._kube = kube
 
-    async def store(self, message: StoreSecret) -> PeerReply:
+    async def store(self, message: StoreSecret, sender: str | None = None) -> PeerReply:
+        """`sender`: the linked peer the request came over (None: a client of our own server)."""
         if self._kube is None:
             return NO_CLUSTER
+        if (refused := await self._not_theirs(message.namespace, sender)) is not None:
+            return refused
         try:
             values = json.loads(self._key.open(message.sealed))
         except (SealError, ValueError) as error:
@@ -50,16 +54,35 @@ class SecretStore:
             values=values,
         )
         # The namespace may not exist yet (dispatch creates it too): 409 from either is "already there".
-        await self._kube.create(namespace_manifest(message.namespace, execution=message.execution, peer=self._peer_id))
+        namespace = namespace_manifest(
+            message.namespace, execution=message.execution, peer=self._peer_id, requester=sender
+        )
+        await self._kube.create(namespace)
         created = await self._kube.create(secret)
         log.info(
             "%s Secret %s/%s for %s", "created" if created else "kept", message.namespace, message.name, message.id
         )
         return PeerReply(status="ok", created=created)
 
-    async def delete(self, message: DeleteSecret) -> PeerReply:
+    async def delete(self, message: DeleteSecret, sender: str | None = None) -> PeerReply:
         if self._kube is None:
             return NO_CLUSTER
+        if (refused := await self._not_theirs(message.namespace, sender)) is not None:
+            return refused
         deleted = await self._kube.delete(*SECRET, message.namespace, message.name)
         log.info("%s Secret %s/%s", "deleted" if deleted else "already gone:", message.namespace, message.name)
         return PeerReply(status="ok")
+
+    async def _not_theirs(self, namespace: str, sender: str | None) -> PeerReply | None:
+        """The refusal of a linked peer's request on a namespace prepared for (or first given a Secret by)
+        another peer: only the peer that dispatches an execution may store or delete its Secrets here."""
+        if sender is None or self._kube is None:
+            return None
+        found = await self._kube.get(kinds.NAMESPACE.api_version, kinds.NAMESPACE.kind, None, namespace)
+        labels = ((found or {}).get("metadata") or {}).get("labels") or {}
+        holder = labels.get(names.REQUESTED_BY)
+        if holder is None or holder == names.label(sender):
+            return None
+        reason = f"namespace {namespace} serves another peer's execution: peer {sender} cannot change its Secrets"
+        log.warning("refused a Secret request of peer %s: %s", sender, reason)
+        return PeerReply(status="error", code="forbidden", reason=reason)

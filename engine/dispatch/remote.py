@@ -39,8 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Namespace label on a remote peer's cluster: which peer's workflow the namespace serves.
-REQUESTED_BY = "jetflow.io/requested-by"
+REQUESTED_BY = names.REQUESTED_BY
 #: Reply code of a peer whose cluster could not be reached: ask again later.
 UNAVAILABLE = "unavailable"
 NAMESPACE = (kinds.NAMESPACE.api_version, kinds.NAMESPACE.kind)

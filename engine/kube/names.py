@@ -22,6 +22,9 @@ EXECUTION = "jetflow.io/execution"
 BOOKING = "jetflow.io/booking"
 PEER = "jetflow.io/peer"
 STORAGE = "jetflow.io/storage"
+#: Namespace label on a remote peer's cluster: which peer's workflow the namespace serves (the peer whose link
+#: its namespace prepare or its first credential Secret came over); only that peer may change what is in it.
+REQUESTED_BY = "jetflow.io/requested-by"
 #: Prefix of the labels that name the nodes a workflow's steps are placed on (`node.jetflow.io/<node>: "true"`),
 #: so the throttle can find jetflow's workloads on one node.
 NODE_PREFIX = "node.jetflow.io/"
