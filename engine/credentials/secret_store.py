@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 
 from engine.credentials.sealing import SealError
 from engine.credentials.secret import SECRET, namespace_manifest, secret_manifest
-from engine.kube import kinds, names
+from engine.kube import names
+from engine.kube.client import namespace_labels
 from engine.peers import NO_CLUSTER
 from schemas.peer import PeerReply
 
@@ -78,9 +79,7 @@ class SecretStore:
         another peer: only the peer that dispatches an execution may store or delete its Secrets here."""
         if sender is None or self._kube is None:
             return None
-        found = await self._kube.get(kinds.NAMESPACE.api_version, kinds.NAMESPACE.kind, None, namespace)
-        labels = ((found or {}).get("metadata") or {}).get("labels") or {}
-        holder = labels.get(names.REQUESTED_BY)
+        holder = (await namespace_labels(self._kube, namespace) or {}).get(names.REQUESTED_BY)
         if holder is None or holder == names.label(sender):
             return None
         reason = f"namespace {namespace} serves another peer's execution: peer {sender} cannot change its Secrets"

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from engine.core.errors import PermanentError, TemporaryError
 from engine.dispatch import access
 from engine.kube import kinds, names
+from engine.kube.client import namespace_labels
 from engine.peers import NO_CLUSTER, PeerUnavailable, serve
 from schemas import subjects
 from schemas.peer import PeerReply, PrepareNamespace, ReleaseNamespace
@@ -162,8 +163,7 @@ class NamespaceHost:
             if not created:
                 # The credential Secrets may have come first and made it without these; the requester's
                 # label is what lets it release the namespace later. Never another requester's.
-                found = await self._kube.get(*NAMESPACE, None, message.namespace)
-                labels = ((found or {}).get("metadata") or {}).get("labels") or {}
+                labels = await namespace_labels(self._kube, message.namespace) or {}
                 holder = labels.get(REQUESTED_BY)
                 if labels.get(names.MANAGED_BY) != names.MANAGER or holder not in (
                     None,
@@ -186,13 +186,12 @@ class NamespaceHost:
         if self._kube is None:
             return NO_CLUSTER
         try:
-            found = await self._kube.get(*NAMESPACE, None, message.namespace)
-            labels = ((found or {}).get("metadata") or {}).get("labels") or {}
-            ours = labels.get(names.MANAGED_BY) == names.MANAGER
-            if found is not None and not (ours and labels.get(REQUESTED_BY) == names.label(message.requester)):
+            labels = await namespace_labels(self._kube, message.namespace)
+            ours = labels is not None and labels.get(names.MANAGED_BY) == names.MANAGER
+            if labels is not None and not (ours and labels.get(REQUESTED_BY) == names.label(message.requester)):
                 # Nothing of the requester's to delete, and never anyone else's namespace.
                 log.warning("namespace %s was not prepared for %s: left alone", message.namespace, message.requester)
-            elif found is not None:
+            elif labels is not None:
                 await self._kube.delete(*NAMESPACE, None, message.namespace)
                 log.info(
                     "deleted namespace %s of %s's execution %s", message.namespace, message.requester, message.execution

@@ -38,7 +38,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.core.errors import PermanentError, TemporaryError
-from engine.kube.kinds import kind_of
+from engine.kube.kinds import NAMESPACE, kind_of
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -79,6 +79,12 @@ class Kube(Protocol):
     ) -> AsyncIterator[Manifest]: ...
 
     async def close(self) -> None: ...
+
+
+async def namespace_labels(kube: Kube, name: str) -> dict[str, str] | None:
+    """The labels of namespace `name` (empty when it has none), or None when there is no such namespace."""
+    found = await kube.get(NAMESPACE.api_version, NAMESPACE.kind, None, name)
+    return None if found is None else dict((found.get("metadata") or {}).get("labels") or {})
 
 
 def describe(manifest: Mapping[str, Any]) -> str:
