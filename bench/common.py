@@ -82,7 +82,7 @@ async def bench_servers() -> AsyncIterator[tuple[str, str, str]]:
                 nats = servers.nats_server(Path(folder))
                 await nats.start()
                 started.append(nats)
-                _CHILDREN["nats-server"] = nats.pid
+                _CHILDREN[nats.name] = nats.pid
                 nats_url = servers.nats_url(nats.port)
             if mongo_url is None:
                 # JETFLOW_BENCH_STORE=sqlite: the store `jetflow up` runs; the memory engine otherwise.
@@ -90,7 +90,7 @@ async def bench_servers() -> AsyncIterator[tuple[str, str, str]]:
                 mongo = servers.mongo_server(Path(folder), memory=memory)
                 await mongo.start()
                 started.append(mongo)
-                _CHILDREN["store"] = mongo.pid
+                _CHILDREN[mongo.name] = mongo.pid
                 mongo_url = servers.mongo_url(mongo.port)
             yield nats_url, mongo_url, database
         finally:

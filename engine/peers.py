@@ -127,23 +127,21 @@ async def serve_from[M: BaseModel](
         except ValidationError as error:
             reply = PeerReply(status="error", code="schema", reason=f"invalid {model.__name__}: {error}")
         else:
-            sender = subjects.peer_sender(msg.subject)
-
-            async def answered(parsed: M) -> PeerReply:
-                return await answer(parsed, sender)
-
-            reply = await _answer(request, msg.subject, answered)
+            reply = await _answer(request, msg.subject, answer)
         await msg.respond(reply.model_dump_json(exclude_none=True).encode())
 
     return await listen(nc, peer_id, family, verb, on_request)
 
 
-async def _answer[M: BaseModel](request: M, subject: str, answer: Callable[[M], Awaitable[PeerReply]]) -> PeerReply:
-    if (refused := forged(request, subjects.peer_sender(subject))) is not None:
+async def _answer[M: BaseModel](
+    request: M, subject: str, answer: Callable[[M, str | None], Awaitable[PeerReply]]
+) -> PeerReply:
+    sender = subjects.peer_sender(subject)
+    if (refused := forged(request, sender)) is not None:
         log.warning("refused a request on %s: %s", subject, refused.reason)
         return refused
     try:
-        return await answer(request)
+        return await answer(request, sender)
     except Exception as error:
         # The requester turns this into a failed event; the loop keeps serving.
         log.exception("peer request on %s failed", subject)

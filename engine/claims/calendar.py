@@ -276,16 +276,14 @@ async def release(resource: str, *, booking: str) -> None:
         stored = await collection.find_one({"_id": resource})
         if stored is None:
             return
-        calendar = ResourceCalendar.model_validate(stored)
-        claims = [claim for claim in calendar.claims if Reservation.decode(claim).booking != booking]
-        if len(claims) == len(calendar.claims) and booking not in calendar.released:
+        fields = unpacked(stored.get("claims"))
+        kept = [field for field in fields if field[0] != booking]
+        if len(kept) == len(fields) and booking not in stored.get("released", {}):
             return
+        version = int(stored.get("version", 0))
         result = await collection.update_one(
-            {"_id": resource, "version": calendar.version},
-            {
-                "$set": {"claims": packed([json.loads(claim) for claim in claims]), "version": calendar.version + 1},
-                "$unset": {f"released.{booking}": ""},
-            },
+            {"_id": resource, "version": version},
+            {"$set": {"claims": packed(kept), "version": version + 1}, "$unset": {f"released.{booking}": ""}},
         )
         if result.modified_count == 1:
             return
